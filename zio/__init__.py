@@ -1,0 +1,30 @@
+"""zio: talk over ZeroMQ by name.
+
+A :class:`Port` wraps a pyzmq socket and binds/connects to plain ZeroMQ addresses or to
+``(node, port)`` names that a discovery backend (:class:`Peer`) resolves on the LAN.
+A :class:`Node` owns ports and brings them online together. See the README.
+"""
+from .discovery import ENTER, EXIT, UPDATE, Discovery, PeerEvent, PeerInfo
+from .errors import (
+    BackendError,
+    ConfigurationError,
+    DiscoveryError,
+    MalformedError,
+    PortError,
+    ZioError,
+)
+from .hookspecs import hookimpl
+from .message import CoordHeader, Message, MessageLevel, PrefixHeader
+from .node import Node
+from .peer import Peer
+from .plugins import BackendInfo, available_backends, make_backend
+from .port import Port
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendError", "BackendInfo", "ConfigurationError", "CoordHeader", "Discovery",
+    "DiscoveryError", "ENTER", "EXIT", "MalformedError", "Message", "MessageLevel", "Node",
+    "Peer", "PeerEvent", "PeerInfo", "Port", "PortError", "PrefixHeader", "UPDATE", "ZioError",
+    "available_backends", "hookimpl", "make_backend",
+]

@@ -1,0 +1,216 @@
+"""zio.Peer: who is out there, as a thread-safe peer table fed by one discovery backend."""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import uuid as uuidlib
+import weakref
+from typing import Any, Callable, Iterable, Iterator
+
+from . import plugins
+from .discovery import ENTER, EXIT, UPDATE, Discovery, PeerEvent, PeerInfo
+from .errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+#: Events kept for poll()/events() when the application does not consume them.
+EVENT_BACKLOG = 10000
+
+Listener = Callable[[PeerEvent], None]
+
+
+def _deadline(timeout_ms: float | None) -> float | None:
+    """Monotonic deadline for a timeout in ms; None or a negative timeout means never."""
+    if timeout_ms is None or timeout_ms < 0:
+        return None
+    return time.monotonic() + timeout_ms / 1000.0
+
+
+def _remaining(deadline: float | None) -> float | None:
+    if deadline is None:
+        return None
+    return max(0.0, deadline - time.monotonic())
+
+
+def _stringify_headers(headers: dict[str, Any]) -> dict[str, str]:
+    result = {}
+    for key, value in headers.items():
+        if not isinstance(key, str) or not key:
+            raise ConfigurationError(f"peer header keys must be non-empty strings, not {key!r}")
+        result[key] = value if isinstance(value, str) else str(value)
+    return result
+
+
+class _Table:
+    """The peer table and event queue shared between the backend's thread and the application."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.peers: dict[uuidlib.UUID, PeerInfo] = {}
+        self.events: collections.deque[PeerEvent] = collections.deque(maxlen=EVENT_BACKLOG)
+        self.listeners: list[Listener] = []
+
+    def report(self, event: PeerEvent) -> None:
+        """Apply one backend event; called from the backend's thread."""
+        info = event.peer
+        with self.cond:
+            known = self.peers.get(info.uuid)
+            if event.kind == EXIT:
+                if known is None:
+                    return
+                del self.peers[info.uuid]
+                event = PeerEvent(EXIT, known)
+            elif event.kind in (ENTER, UPDATE):
+                if known == info:
+                    return
+                self.peers[info.uuid] = info
+                event = PeerEvent(ENTER if known is None else UPDATE, info)
+            else:
+                log.warning("ignoring peer event of unknown kind %r", event.kind)
+                return
+            if len(self.events) == self.events.maxlen:
+                log.warning("peer event backlog full: dropping the oldest (poll() the Peer)")
+            self.events.append(event)
+            listeners = list(self.listeners)
+            self.cond.notify_all()
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("peer event listener %r failed", listener)
+
+
+class Peer:
+    """Advertise this program under a nickname with headers, and track the peers a backend finds.
+
+    ``discovery`` is a backend name (``"beacon"``, ``"mdns"``, a plugin's), a configured
+    :class:`zio.Discovery` object, or None for ``$ZIO_DISCOVERY``, else ``"beacon"``.
+    Header values are sent as strings. Use as a context manager, or call :meth:`stop`.
+    """
+
+    def __init__(self, nickname: str, *, discovery: str | Discovery | None = None, **headers: Any):
+        if not isinstance(nickname, str) or not nickname:
+            raise ConfigurationError(f"a peer nickname must be a non-empty string, not {nickname!r}")
+        self.nickname = nickname
+        self.uuid = uuidlib.uuid4()
+        self.headers = _stringify_headers(headers)
+        self._table = _Table()
+        self._backend = plugins.make_backend(discovery)
+        self._backend.start(self.uuid, nickname, dict(self.headers), self._table.report)
+        # stop the backend even if the application forgets to (no hang at exit)
+        self._finalizer = weakref.finalize(self, self._backend.stop)
+        log.info("peer %s (%s) started with %s", nickname, self.uuid, self._backend.describe())
+
+    # -- the table -----------------------------------------------------------------
+    @property
+    def backend(self) -> Discovery:
+        """The discovery backend this peer uses."""
+        return self._backend
+
+    @property
+    def peers(self) -> dict[uuidlib.UUID, PeerInfo]:
+        """A snapshot of the peers known now, by UUID."""
+        with self._table.cond:
+            return dict(self._table.peers)
+
+    def matchnick(self, nick: str) -> list[uuidlib.UUID]:
+        """Return the UUIDs of the known peers whose nickname is ``nick``."""
+        with self._table.cond:
+            return [u for u, info in self._table.peers.items() if info.nick == nick]
+
+    # -- events ----------------------------------------------------------------------
+    def poll(self, timeout_ms: float | None = 0) -> PeerEvent | None:
+        """Return the next peer event, waiting up to ``timeout_ms`` (None/-1: forever); None on timeout."""
+        deadline = _deadline(timeout_ms)
+        with self._table.cond:
+            while not self._table.events:
+                remaining = _remaining(deadline)
+                if remaining == 0.0 or self._finalizer.alive is False:
+                    return None
+                self._table.cond.wait(remaining)
+            return self._table.events.popleft()
+
+    def drain(self) -> list[PeerEvent]:
+        """Return and forget every queued peer event without waiting."""
+        with self._table.cond:
+            events = list(self._table.events)
+            self._table.events.clear()
+            return events
+
+    def events(self, timeout_ms: float | None = None) -> Iterator[PeerEvent]:
+        """Iterate over peer events as they come; ends after ``timeout_ms`` without one."""
+        while True:
+            event = self.poll(timeout_ms)
+            if event is None:
+                return
+            yield event
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(event)`` for every future event, from the backend's thread: keep it short."""
+        with self._table.cond:
+            self._table.listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop calling ``listener``; unknown listeners are ignored."""
+        with self._table.cond:
+            if listener in self._table.listeners:
+                self._table.listeners.remove(listener)
+
+    # -- waiting ------------------------------------------------------------------------
+    def _wait(self, ready: Callable[[], Any], timeout_ms: float | None) -> Any:
+        deadline = _deadline(timeout_ms)
+        with self._table.cond:
+            while True:
+                result = ready()
+                if result:
+                    return result
+                remaining = _remaining(deadline)
+                if remaining == 0.0 or not self._finalizer.alive:
+                    return result
+                self._table.cond.wait(remaining)
+
+    def waitfor(self, nick: str, timeout_ms: float | None = -1) -> list[uuidlib.UUID]:
+        """Wait until at least one peer named ``nick`` is known; return their UUIDs ([] on timeout)."""
+        return self._wait(lambda: self.matchnick(nick), timeout_ms)
+
+    def waituntil(self, uuid: uuidlib.UUID, timeout_ms: float | None = -1) -> PeerInfo | None:
+        """Wait until the peer ``uuid`` is known; return its info, or None on timeout."""
+        return self._wait(lambda: self._table.peers.get(uuid), timeout_ms)
+
+    def party(self, nicks: Iterable[str], timeout_ms: float | None = -1) -> dict[uuidlib.UUID, PeerInfo]:
+        """Wait until every nickname in ``nicks`` is known; return the matching peers seen so far."""
+        wanted = set(nicks)
+
+        def matching() -> dict[uuidlib.UUID, PeerInfo]:
+            return {u: i for u, i in self._table.peers.items() if i.nick in wanted}
+
+        def complete() -> dict[uuidlib.UUID, PeerInfo] | None:
+            seen = matching()
+            return seen if {i.nick for i in seen.values()} >= wanted else None
+
+        with self._table.cond:
+            return self._wait(complete, timeout_ms) or matching()
+
+    # -- life cycle -----------------------------------------------------------------
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` ran."""
+        return not self._finalizer.alive
+
+    def stop(self) -> None:
+        """Leave the network and stop the backend; safe to call more than once."""
+        if self._finalizer.alive:
+            self._finalizer()
+            with self._table.cond:
+                self._table.cond.notify_all()
+
+    def __enter__(self) -> "Peer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<zio.Peer {self.nickname!r} {self.uuid} peers={len(self.peers)}>"

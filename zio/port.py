@@ -1,0 +1,435 @@
+"""zio.Port: one pyzmq socket, its binds and connects (direct or by node/port name), its headers."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import weakref
+from typing import TYPE_CHECKING, Any, Mapping
+
+import zmq
+
+from . import config
+from .errors import ConfigurationError, MalformedError, PortError
+from .message import Message
+from .sockets import Framing, plan_socket, routing_id_to_bytes, routing_id_to_int
+
+if TYPE_CHECKING:
+    from .discovery import PeerEvent
+    from .peer import Peer
+
+log = logging.getLogger(__name__)
+
+#: How long a closed port keeps trying to deliver queued messages (ms).
+CLOSE_LINGER_MS = 2000
+
+#: Advertised addresses of a port with several binds are joined with this separator.
+ADDRESS_SEPARATOR = ","
+
+
+def header_key(port_name: str, key: str) -> str:
+    """The peer-header key under which port ``port_name`` advertises ``key``."""
+    return f"zio.port.{port_name}.{key}"
+
+
+def advertised_addresses(headers: Mapping[str, str], port_name: str) -> list[str]:
+    """The addresses a peer advertises for its port ``port_name`` (several binds: comma-joined)."""
+    value = headers.get(header_key(port_name, "address"), "")
+    return [a.strip() for a in value.split(ADDRESS_SEPARATOR) if a.strip()]
+
+
+def _close_fds(*fds: int) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _tcp_address(host: str, port: int | str) -> str:
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # IPv6 literal
+    return f"tcp://{host}:{port}"
+
+
+class Port:
+    """A named ZeroMQ socket that sends and receives :class:`zio.Message`.
+
+    ``socket_type`` is any pyzmq socket-type constant except STREAM/DGRAM. ``hostname``
+    is the interface address a plain :meth:`bind` uses. Binds and connects are requested
+    first and carried out by :meth:`do_binds` and :meth:`online`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        socket_type: int,
+        hostname: str = "127.0.0.1",
+        *,
+        context: zmq.Context | None = None,
+    ):
+        if not isinstance(name, str) or not name or any(c in name for c in ". \t\n"):
+            raise ConfigurationError(f"port names must be non-empty, without dots or spaces: {name!r}")
+        self.name = name
+        self.hostname = hostname
+        self.plan = plan_socket(socket_type)
+        self.origin: int | None = None
+        self.headers: dict[str, str] = {}
+        self._context = context or zmq.Context.instance()
+        self.sock = self._context.socket(self.plan.actual)
+        if self.plan.actual == zmq.ROUTER:
+            # an unroutable reply is an error, not a silent drop
+            self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        self._to_bind: list[tuple[Any, ...]] = []
+        self._bound: list[str] = []
+        self._direct: list[str] = []  # requested plain addresses
+        self._wishes: list[tuple[str, str]] = []  # requested (node, port) names
+        self._connected: set[str] = set()  # addresses connected now
+        self._resolved: set[str] = set()  # those of them that came from names
+        self._peer: Peer | None = None
+        self._online = False
+        self._dirty = False
+        # the discovery thread wakes the port through this pipe; the port alone touches the socket
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._close_pipe = weakref.finalize(self, _close_fds, self._wake_r, self._wake_w)
+        self._poller = zmq.Poller()
+        self._poller.register(self.sock, zmq.POLLIN)
+        self._poller.register(self._wake_r, zmq.POLLIN)
+
+    # -- introspection ---------------------------------------------------------
+    @property
+    def socket_type(self) -> int:
+        """The socket type that was asked for (CLIENT even when a DEALER stands in for it)."""
+        return self.plan.requested
+
+    @property
+    def socket_name(self) -> str:
+        """The ZeroMQ name of the requested socket type, e.g. ``"CLIENT"``."""
+        return self.plan.name
+
+    @property
+    def is_online(self) -> bool:
+        """True between :meth:`online` and :meth:`offline`."""
+        return self._online
+
+    @property
+    def bound(self) -> list[str]:
+        """The addresses this port is bound to."""
+        return list(self._bound)
+
+    @property
+    def connected(self) -> list[str]:
+        """The addresses this port is connected to now (direct and resolved)."""
+        return sorted(self._connected)
+
+    def __repr__(self) -> str:
+        return (
+            f"<zio.Port {self.name!r} {self.plan.name} bound={self._bound} "
+            f"connected={sorted(self._connected)} wishes={self._wishes}>"
+        )
+
+    # -- requests ----------------------------------------------------------------
+    def bind(self, *spec: Any) -> None:
+        """Request a bind: ``bind()`` (ephemeral TCP port on ``hostname``), ``bind(address)``,
+        or ``bind(host, tcp_port)``. Carried out by :meth:`do_binds`."""
+        if len(spec) == 0:
+            self._to_bind.append(())
+        elif len(spec) == 1 and isinstance(spec[0], str) and "://" in spec[0]:
+            self._to_bind.append((spec[0],))
+        elif len(spec) == 2 and isinstance(spec[0], str) and isinstance(spec[1], int):
+            if not 0 <= spec[1] < 65536:
+                raise ConfigurationError(f"TCP port out of range: {spec[1]}")
+            self._to_bind.append((spec[0], spec[1]))
+        else:
+            raise ConfigurationError(
+                f"bind() takes nothing, a ZeroMQ address or (host, tcp_port), not {spec!r}"
+            )
+
+    def connect(self, *spec: str) -> None:
+        """Request a connect: ``connect(address)`` or ``connect(node, port)`` to be resolved by name."""
+        if len(spec) == 1 and isinstance(spec[0], str) and "://" in spec[0]:
+            self._direct.append(spec[0])
+            if self._online:
+                self._connect(spec[0])
+        elif len(spec) == 2 and all(isinstance(s, str) and s for s in spec):
+            if spec not in self._wishes:
+                self._wishes.append((spec[0], spec[1]))
+            if self._online:
+                if self._peer is None:
+                    raise PortError(f"port {self.name!r} is online without a peer: cannot resolve {spec}")
+                self._mark_dirty()
+        else:
+            raise ConfigurationError(
+                f"connect() takes a ZeroMQ address or (node, port) names, not {spec!r}"
+            )
+
+    def subscribe(self, prefix: str | bytes = "") -> None:
+        """Subscribe a SUB port to messages whose prefix starts with ``prefix`` ("" for all)."""
+        topic = prefix.encode() if isinstance(prefix, str) else bytes(prefix)
+        if self.plan.name == "SUB":
+            self.sock.setsockopt(zmq.SUBSCRIBE, topic)
+        elif self.plan.name == "DISH":
+            self.sock.join(topic.decode())
+        else:
+            raise PortError(f"port {self.name!r} is {self.plan.name}: only SUB and DISH subscribe")
+
+    def add_headers(self, *dicts: Mapping[str, Any], **headers: Any) -> None:
+        """Add peer headers; each key is advertised as ``zio.port.<port name>.<key>``."""
+        for mapping in (*dicts, headers):
+            for key, value in mapping.items():
+                if not isinstance(key, str) or not key:
+                    raise ConfigurationError(f"header keys must be non-empty strings: {key!r}")
+                self.headers[header_key(self.name, key)] = value if isinstance(value, str) else str(value)
+
+    # -- carrying out --------------------------------------------------------
+    def _bind_one(self, spec: tuple[Any, ...]) -> str:
+        if len(spec) == 1:
+            address = spec[0]
+        else:
+            host, tcp_port = spec if spec else (self.hostname, 0)
+            address = _tcp_address(host, tcp_port or "*")
+        try:
+            self.sock.bind(address)
+        except zmq.ZMQError as err:
+            raise PortError(f"port {self.name!r} cannot bind {address}: {err}") from err
+        actual = self.sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        for wildcard in ("0.0.0.0", "[::]"):  # advertise a reachable address, not a wildcard
+            if f"//{wildcard}:" in actual:
+                actual = actual.replace(wildcard, self.hostname, 1)
+        return actual
+
+    def do_binds(self) -> dict[str, str]:
+        """Carry out the requested binds; return this port's peer headers (``address``, ``socket``...)."""
+        while self._to_bind:
+            address = self._bind_one(self._to_bind.pop(0))
+            self._bound.append(address)
+            log.debug("port %s bound %s", self.name, address)
+        if self._bound:
+            self.add_headers(address=ADDRESS_SEPARATOR.join(self._bound))
+        self.add_headers(socket=self.plan.name)
+        if self.plan.emulated:
+            self.add_headers(carrier=zmq.SocketType(self.plan.actual).name)
+        return dict(self.headers)
+
+    def online(self, peer: Peer | None = None, timeout_ms: float | None = None) -> None:
+        """Make the connects; names are resolved through ``peer``.
+
+        Waits up to ``timeout_ms`` (default ``$ZIO_RESOLVE_TIMEOUT_MS`` or 5000 ms) for named
+        nodes that are not known yet, then returns; they are connected whenever they appear.
+        """
+        if self._online:
+            return
+        if self._wishes and peer is None:
+            raise PortError(
+                f"port {self.name!r} has connects by name {self._wishes} but online() got no peer"
+            )
+        self.do_binds()
+        for address in self._direct:
+            self._connect(address)
+        self._peer = peer
+        self._online = True
+        if peer is None:
+            return
+        peer.add_listener(self._on_peer_event)
+        if timeout_ms is None:
+            timeout_ms = config.resolve_timeout_ms()
+        deadline = time.monotonic() + max(0.0, timeout_ms) / 1000.0
+        for node, _ in self._wishes:
+            remaining_ms = max(0.0, deadline - time.monotonic()) * 1000.0
+            if not peer.waitfor(node, remaining_ms):
+                log.info("port %s: node %r not seen yet; it will be connected when it appears", self.name, node)
+        self._resolve()
+
+    def offline(self) -> None:
+        """Undo every connect and bind and forget them: the port is as just constructed."""
+        if self._peer is not None:
+            self._peer.remove_listener(self._on_peer_event)
+            self._peer = None
+        for address in list(self._connected):
+            self._disconnect(address)
+        for address in self._bound:
+            try:
+                self.sock.unbind(address)
+            except zmq.ZMQError as err:
+                log.debug("port %s: unbind %s: %s", self.name, address, err)
+        self._bound.clear()
+        self._to_bind.clear()
+        self._direct.clear()
+        self._wishes.clear()
+        self._resolved.clear()
+        self.headers = {k: v for k, v in self.headers.items() if not k.endswith((".address", ".socket", ".carrier"))}
+        self._online = False
+        self._dirty = False
+
+    def close(self) -> None:
+        """Go offline and close the socket, giving queued messages ``CLOSE_LINGER_MS`` to leave."""
+        if self.sock.closed:
+            return
+        self.offline()
+        self.sock.close(linger=CLOSE_LINGER_MS)
+        self._close_pipe()
+
+    def __enter__(self) -> "Port":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- live resolution ------------------------------------------------------------
+    def _on_peer_event(self, event: PeerEvent) -> None:
+        """Called in the discovery thread: never touch the socket here, only wake the port."""
+        if any(event.peer.nick == node for node, _ in self._wishes):
+            self._mark_dirty()
+
+    def _mark_dirty(self) -> None:
+        self._dirty = True
+        try:
+            os.write(self._wake_w, b"!")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full (a wake-up is pending anyway) or the port is closed
+
+    def _wanted_addresses(self) -> set[str]:
+        wanted: set[str] = set()
+        if self._peer is None:
+            return wanted
+        peers = self._peer.peers.values()
+        for node, port_name in self._wishes:
+            for info in peers:
+                if info.nick == node:
+                    wanted.update(advertised_addresses(info.headers, port_name))
+        return wanted
+
+    def _resolve(self) -> None:
+        """Connect to the addresses named nodes advertise now; drop those that went away."""
+        self._dirty = False
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+        wanted = self._wanted_addresses()
+        for address in self._resolved - wanted:
+            if address not in self._direct:
+                self._disconnect(address)
+        for address in wanted - self._connected:
+            self._connect(address)
+        self._resolved = wanted
+
+    def _connect(self, address: str) -> None:
+        if address in self._connected:
+            return
+        try:
+            self.sock.connect(address)
+        except zmq.ZMQError as err:
+            raise PortError(f"port {self.name!r} cannot connect {address}: {err}") from err
+        self._connected.add(address)
+        log.debug("port %s connected %s", self.name, address)
+
+    def _disconnect(self, address: str) -> None:
+        self._connected.discard(address)
+        try:
+            self.sock.disconnect(address)
+        except zmq.ZMQError as err:
+            log.debug("port %s: disconnect %s: %s", self.name, address, err)
+        log.debug("port %s disconnected %s", self.name, address)
+
+    # -- messages ----------------------------------------------------------------------
+    def send(self, msg: Message) -> None:
+        """Send ``msg``, framed as the socket type needs; stamps the port's origin if it has one."""
+        if not isinstance(msg, Message):
+            raise ConfigurationError(f"Port.send() takes a zio.Message, not {type(msg).__name__}")
+        if self._dirty:
+            self._resolve()
+        if self.origin is not None:
+            msg.origin = self.origin
+        framing = self.plan.framing
+        try:
+            if framing is Framing.MULTIPART:
+                self.sock.send_multipart(msg.toparts())
+            elif framing is Framing.DEALER:
+                self.sock.send_multipart([b"", *msg.toparts()])
+            elif framing is Framing.CLIENT_OVER_DEALER:
+                self.sock.send(msg.encode())
+            elif framing is Framing.ROUTER:
+                self.sock.send_multipart([self._routing_bytes(msg), b"", *msg.toparts()])
+            elif framing is Framing.SERVER_OVER_ROUTER:
+                self.sock.send_multipart([self._routing_bytes(msg), msg.encode()])
+            else:
+                self._send_single(msg)
+        except zmq.ZMQError as err:
+            raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
+
+    def _routing_bytes(self, msg: Message) -> bytes:
+        if not msg.routing_id:
+            raise PortError(f"port {self.name!r} is {self.plan.name}: the message needs a routing_id")
+        return routing_id_to_bytes(msg.routing_id)
+
+    def _send_single(self, msg: Message) -> None:
+        frame = zmq.Frame(msg.encode())
+        if self.plan.name == "SERVER":
+            if not msg.routing_id:
+                raise PortError(f"port {self.name!r} is SERVER: the message needs a routing_id")
+            frame.routing_id = int(msg.routing_id)
+        elif self.plan.name == "RADIO":
+            frame.group = msg.form.rstrip() or self.name
+        self.sock.send(frame)
+
+    def recv(self, timeout_ms: float | None = None) -> Message | None:
+        """Receive one message, waiting up to ``timeout_ms`` (None: forever); None on timeout.
+
+        Raises :class:`zio.MalformedError` (with the raw ``frames``) for data that is not a
+        zio message; the next call receives the next message.
+        """
+        deadline = None if timeout_ms is None or timeout_ms < 0 else time.monotonic() + timeout_ms / 1000.0
+        while True:
+            if self._dirty:
+                self._resolve()
+            if deadline is None:
+                wait = None
+            else:
+                wait = max(0.0, deadline - time.monotonic()) * 1000.0
+            ready = dict(self._poller.poll(wait))
+            if self.sock in ready:
+                return self._read()
+            if self._wake_r in ready:
+                self._resolve()
+                continue
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+
+    def _read(self) -> Message:
+        framing = self.plan.framing
+        if framing is Framing.SINGLE:
+            frame = self.sock.recv(copy=False)
+            return self._parse([frame.bytes], lambda: Message(frame=frame))
+        frames = self.sock.recv_multipart()
+        if framing is Framing.MULTIPART:
+            return self._parse(frames, lambda: Message(parts=frames))
+        if framing is Framing.DEALER:
+            parts = frames[1:] if frames and frames[0] == b"" else frames
+            return self._parse(frames, lambda: Message(parts=parts))
+        if framing is Framing.CLIENT_OVER_DEALER:
+            if len(frames) != 1:
+                raise self._malformed(frames, f"expected one frame, got {len(frames)}")
+            return self._parse(frames, lambda: Message(encoded=frames[0]))
+        rid, rest = frames[0], frames[1:]
+        if framing is Framing.ROUTER:
+            parts = rest[1:] if rest and rest[0] == b"" else rest
+            return self._parse(frames, lambda: Message(parts=parts, routing_id=rid))
+        # SERVER_OVER_ROUTER
+        if len(rest) != 1:
+            raise self._malformed(frames, f"expected one frame after the routing id, got {len(rest)}")
+        return self._parse(frames, lambda: Message(encoded=rest[0], routing_id=routing_id_to_int(rid)))
+
+    def _parse(self, frames: list[bytes], build: Any) -> Message:
+        try:
+            return build()
+        except MalformedError as err:
+            raise self._malformed(frames, str(err)) from err
+
+    def _malformed(self, frames: list[bytes], why: str) -> MalformedError:
+        err = MalformedError(f"port {self.name!r} received a malformed message: {why}")
+        err.frames = frames  # type: ignore[attr-defined]
+        return err

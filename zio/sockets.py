@@ -1,0 +1,104 @@
+"""Socket types: names, how each carries a zio.Message, and the CLIENT/SERVER stand-ins.
+
+Stock pyzmq wheels lack libzmq's draft API, and their libzmq aborts the process when a
+CLIENT/SERVER pair handshakes over TCP. Where ``zmq.has("draft")`` is False, a port asked
+for CLIENT or SERVER therefore uses a DEALER or ROUTER socket with the same semantics
+(one frame per message, routing ids on received messages, replies routed by them).
+"""
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple
+
+import zmq
+
+from .errors import ConfigurationError
+
+
+class Framing(enum.Enum):
+    """How a socket type carries the parts of a message."""
+
+    MULTIPART = "multipart"  # one frame per part
+    DEALER = "dealer"  # an empty delimiter frame, then one frame per part
+    ROUTER = "router"  # [routing id, empty delimiter, parts...]
+    SINGLE = "single"  # one frame holding all parts, CZMQ-encoded (draft sockets)
+    CLIENT_OVER_DEALER = "client-over-dealer"  # one encoded frame on a DEALER
+    SERVER_OVER_ROUTER = "server-over-router"  # [routing id, one encoded frame] on a ROUTER
+
+
+class SocketPlan(NamedTuple):
+    """What a port asked for, what socket it really opens, and how messages are framed."""
+
+    requested: int
+    name: str
+    actual: int
+    framing: Framing
+
+    @property
+    def emulated(self) -> bool:
+        """True when the socket opened is a stand-in for the requested type."""
+        return self.actual != self.requested
+
+
+_NAMES = {
+    "PAIR", "PUB", "SUB", "REQ", "REP", "DEALER", "ROUTER", "PULL", "PUSH", "XPUB", "XSUB",
+    "STREAM", "SERVER", "CLIENT", "RADIO", "DISH", "GATHER", "SCATTER", "DGRAM", "PEER",
+    "CHANNEL",
+}
+SOCKET_NAMES: dict[int, str] = {
+    int(getattr(zmq, name)): name for name in _NAMES if hasattr(zmq, name)
+}
+
+_DRAFT_SINGLE_PART = {"SERVER", "CLIENT", "RADIO", "DISH", "GATHER", "SCATTER", "PEER", "CHANNEL"}
+_RAW = {"STREAM", "DGRAM"}
+
+
+def has_draft() -> bool:
+    """True when the installed libzmq offers the draft socket types."""
+    return bool(zmq.has("draft"))
+
+
+def plan_socket(socket_type: int) -> SocketPlan:
+    """Decide the real socket and framing for a requested ZeroMQ socket type."""
+    if isinstance(socket_type, bool) or not isinstance(socket_type, int):
+        raise ConfigurationError(f"socket type must be a zmq socket-type constant, not {socket_type!r}")
+    name = SOCKET_NAMES.get(int(socket_type))
+    if name is None:
+        raise ConfigurationError(f"unknown ZeroMQ socket type {socket_type!r}")
+    requested = int(socket_type)
+    if name in _RAW:
+        raise ConfigurationError(
+            f"{name} sockets carry raw bytes, not zio messages; use a plain pyzmq socket"
+        )
+    if name in _DRAFT_SINGLE_PART:
+        if has_draft():
+            return SocketPlan(requested, name, requested, Framing.SINGLE)
+        if name == "CLIENT":
+            return SocketPlan(requested, name, zmq.DEALER, Framing.CLIENT_OVER_DEALER)
+        if name == "SERVER":
+            return SocketPlan(requested, name, zmq.ROUTER, Framing.SERVER_OVER_ROUTER)
+        raise ConfigurationError(
+            f"{name} is a draft socket type and this libzmq has no draft API "
+            "(zmq.has('draft') is False); build pyzmq against a draft libzmq to use it"
+        )
+    if name == "DEALER":
+        return SocketPlan(requested, name, requested, Framing.DEALER)
+    if name == "ROUTER":
+        return SocketPlan(requested, name, requested, Framing.ROUTER)
+    return SocketPlan(requested, name, requested, Framing.MULTIPART)
+
+
+def routing_id_to_int(rid: bytes) -> int | bytes:
+    """Turn a ROUTER's generated 5-byte routing id into the integer a SERVER would give."""
+    if len(rid) == 5 and rid[0] == 0:
+        return int.from_bytes(rid[1:], "big")
+    return bytes(rid)
+
+
+def routing_id_to_bytes(rid: int | bytes) -> bytes:
+    """Inverse of :func:`routing_id_to_int`: the ROUTER routing id for a SERVER-style id."""
+    if isinstance(rid, int):
+        if not 0 < rid < 2**32:
+            raise ConfigurationError(f"routing id {rid!r} is out of range (1 .. 2**32-1)")
+        return b"\x00" + rid.to_bytes(4, "big")
+    return bytes(rid)

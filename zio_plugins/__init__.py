@@ -1,0 +1,1 @@
+"""The discovery backends that ship with zio, registered through the ``zio`` entry points."""

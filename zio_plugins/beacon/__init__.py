@@ -1,0 +1,96 @@
+"""Backend "beacon": a ZRE peer (the protocol of Zyre and pyre) with fast liveness.
+
+Options (keyword arguments of the factory, or environment variables):
+
+=============  =====================  ================================================
+``interface``  ``$ZIO_INTERFACE``     name, address, ``localhost`` or ``subnet``
+``port``       ``$ZIO_BEACON_PORT``   UDP beacon port (default 5670, as Zyre)
+``interval``                          seconds between beacons (default 1.0)
+``evasive``                           silence before a peer is pinged (default 2.0 s)
+``expired``    ``$ZIO_BEACON_EXPIRED`` silence before a peer is gone (default 4.0 s)
+=============  =====================  ================================================
+"""
+from __future__ import annotations
+
+import logging
+import uuid as uuidlib
+from typing import Any, Mapping
+
+from zio import config
+from zio.discovery import Discovery, Reporter
+from zio.errors import ConfigurationError
+from zio.hookspecs import hookimpl
+from zio.interfaces import Interface, select_interface
+
+from .engine import Engine, Timing
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BEACON_PORT = 5670
+
+
+class BeaconDiscovery(Discovery):
+    """Discovery by ZRE UDP beacons and ZeroMQ mailboxes; meets Zyre, pyre and other zio nodes."""
+
+    name = "beacon"
+
+    def __init__(
+        self,
+        interface: str | None = None,
+        port: int | None = None,
+        interval: float = 1.0,
+        evasive: float = 2.0,
+        expired: float | None = None,
+    ):
+        self.interface: Interface = select_interface(interface)
+        self.port = port if port is not None else config.env_int("ZIO_BEACON_PORT", DEFAULT_BEACON_PORT)
+        if not 0 < self.port < 65536:
+            raise ConfigurationError(f"beacon port out of range: {self.port}")
+        if expired is None:
+            expired = float(config.env_str("ZIO_BEACON_EXPIRED", "4.0") or 4.0)
+        if not 0 < interval < evasive < expired:
+            raise ConfigurationError(
+                f"beacon timing needs 0 < interval < evasive < expired, got {interval}, {evasive}, {expired}"
+            )
+        self.timing = Timing(interval=interval, evasive=evasive, expired=expired, tick=min(0.25, interval / 2))
+        self.engine: Engine | None = None
+
+    @property
+    def bind_host(self) -> str:
+        """Ports bind on the discovery interface's address, where peers can reach them."""
+        return self.interface.address
+
+    def start(self, uuid: uuidlib.UUID, nickname: str, headers: Mapping[str, str], report: Reporter) -> None:
+        """Open the mailbox and the beacon sockets and start beaconing."""
+        if self.engine is not None:
+            raise ConfigurationError("a beacon backend object serves one Peer; make a new one")
+        self.engine = Engine(uuid, nickname, headers, report, self.interface, self.port, self.timing)
+        self.engine.start()
+        log.info(
+            "beacon discovery for %s on %s (%s), beacons to %s:%d, mailbox %s",
+            nickname, self.interface.name, self.interface.address,
+            self.interface.beacon_target, self.port, self.engine.endpoint,
+        )
+
+    def stop(self) -> None:
+        """Send the leaving beacon and close everything; idempotent."""
+        if self.engine is not None:
+            self.engine.stop()
+
+    def describe(self) -> dict[str, Any]:
+        """Where this backend talks."""
+        facts: dict[str, Any] = {
+            "backend": self.name,
+            "interface": self.interface.name,
+            "address": self.interface.address,
+            "beacon_target": f"{self.interface.beacon_target}:{self.port}",
+        }
+        if self.engine is not None:
+            facts["mailbox"] = self.engine.endpoint
+        return facts
+
+
+@hookimpl
+def zio_discovery_backends() -> Mapping[str, Any]:
+    """The built-in "beacon" backend."""
+    return {"beacon": BeaconDiscovery}
