@@ -1,0 +1,87 @@
+"""Test-suite set-up.  The first thing it does is cut the test process off the network.
+
+At import time -- before zmq or anything else that may start a thread or open a socket -- the
+process enters a private network namespace (see ``netns.py``): only ``lo`` exists there, with
+broadcast and multicast working, and every subprocess a test starts inherits it.  As root
+that cannot fail silently: any problem aborts the run.  Without root a user namespace is
+tried; if the kernel refuses, the session is not isolated and tests marked ``needs_netns``
+(or ``needs_lan``) are skipped.
+
+Markers:
+  ``@pytest.mark.needs_netns``  skip unless the process is in the private network namespace
+                                (required by every test that broadcasts, multicasts or
+                                discovers).
+  ``@pytest.mark.needs_lan``    skip unless ``netns.Lan`` can build a pretend LAN (implies
+                                needs_netns).
+Fixture:
+  ``make_lan(n, subnet="10.77.0")`` builds a started ``netns.Lan``, closed at teardown.
+"""
+
+import os
+import sys
+
+# Import the helper without relying on pytest's import mode (importlib mode does not touch sys.path).
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+import netns  # noqa: E402  (standard library only)
+
+netns.enter()  # raises loudly when root cannot isolate, or threads/sockets already exist
+
+# Settings the library reads from the environment: none is set globally, and none is
+# inherited from the developer's shell either -- tests set what they need (ZIO_INTERFACE, ...)
+# themselves, e.g. with monkeypatch.setenv or a subprocess env.
+for _name in [n for n in os.environ if n.startswith("ZIO_") and not n.startswith("ZIO_TESTS_")]:
+    del os.environ[_name]
+
+import pytest  # noqa: E402
+
+ISOLATED = netns.isolated()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "needs_netns: the test broadcasts/multicasts or discovers peers; it runs only when the test "
+        "process is in its private network namespace (skipped otherwise)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "needs_lan: the test builds a pretend LAN with netns.Lan (root in the private namespace); "
+        "skipped otherwise",
+    )
+
+
+def pytest_report_header(config):
+    if netns.isolated():
+        return f"zio network: private namespace ({netns.isolation_mode()}), interfaces: lo only"
+    return f"zio network: NOT isolated ({netns.not_isolated_reason()}); needs_netns tests are skipped"
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("needs_netns") or item.get_closest_marker("needs_lan"):
+        if not netns.isolated():
+            pytest.skip("needs a private network namespace: " + netns.not_isolated_reason())
+    if item.get_closest_marker("needs_lan"):
+        ok, why = netns.lan_supported()
+        if not ok:
+            pytest.skip("needs a pretend LAN (netns.Lan): " + why)
+
+
+@pytest.fixture
+def make_lan():
+    """``make_lan(n_hosts, subnet="10.77.0") -> netns.Lan`` (started; all closed at teardown)."""
+    ok, why = netns.lan_supported()
+    if not ok:
+        pytest.skip("needs a pretend LAN (netns.Lan): " + why)
+    lans = []
+
+    def factory(n_hosts, subnet="10.77.0"):
+        lan = netns.Lan(n_hosts, subnet=subnet)
+        lans.append(lan)
+        return lan.start()
+
+    yield factory
+    for lan in reversed(lans):
+        lan.close()

@@ -1,0 +1,832 @@
+"""ZIO messages: the prefix and coord headers, the message itself and its multipart encoding.
+
+A ZIO message is a ZeroMQ multipart message (or one single frame holding the multipart
+encoding of it) made of::
+
+    [prefix, coord, payload0, payload1, ...]
+
+``prefix``
+    ``b"ZIO"``, one ASCII digit giving the :class:`MessageLevel`, four ASCII characters
+    naming the *form* of the message, then a UTF-8 *label* (often a JSON object).
+``coord``
+    24 bytes: the little-endian ``uint64`` triple *origin*, *granule* and *seqno*.
+``payload``
+    any number (possibly zero) of opaque parts.
+
+When a message must travel as a single frame (``SERVER``/``CLIENT`` sockets), its parts are
+joined with the CZMQ ``zmsg_encode`` / cppzmq multipart encoding implemented by
+:func:`encode_parts` and :func:`decode_parts`: each part is preceded by its length, as one
+byte when it is shorter than 255 bytes, else as the byte ``0xFF`` followed by the length as a
+big-endian ``uint32``.
+"""
+from __future__ import annotations
+
+import enum
+import json
+import operator
+import struct
+from collections.abc import Iterable, Sequence
+from typing import Any, Union
+
+import zmq
+
+from .errors import ConfigurationError, MalformedError
+
+__all__ = [
+    "MessageLevel",
+    "PrefixHeader",
+    "CoordHeader",
+    "Message",
+    "encode_parts",
+    "decode_parts",
+    "BytesLike",
+    "PartLike",
+]
+
+#: Anything exposing the buffer protocol: bytes, bytearray, memoryview, zmq.Frame...
+BytesLike = Union[bytes, bytearray, memoryview]
+#: What a payload part may be given as (``str`` is encoded as UTF-8).
+PartLike = Union[bytes, bytearray, memoryview, str]
+
+_UINT64_MAX = 2**64 - 1
+_UINT32_MAX = 2**32 - 1
+_ROUTING_ID_MAX = _UINT32_MAX
+
+_COORD = struct.Struct("<QQQ")
+_LONG_LENGTH = struct.Struct(">BI")
+_UINT32_BE = struct.Struct(">I")
+#: Length prefixes of the parts shorter than 255 bytes, computed once (immutable).
+_SHORT_LENGTHS: tuple[bytes, ...] = tuple(bytes((n,)) for n in range(255))
+_PREFIX_MAGIC = b"ZIO"
+_PREFIX_MIN_SIZE = 8  # "ZIO" + level digit + 4 bytes of form
+_FORM_SIZE = 4
+_DEFAULT_FORM = " " * _FORM_SIZE
+
+
+class MessageLevel(enum.IntEnum):
+    """Severity / importance level of a message, carried as one digit in the prefix."""
+
+    undefined = 0
+    trace = 1
+    verbose = 2
+    debug = 3
+    info = 4
+    summary = 5
+    warning = 6
+    error = 7
+    fatal = 8
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _buffer(data: Any) -> memoryview:
+    """Return a flat byte view of ``data`` (any buffer-protocol object), without copying."""
+    if type(data) is memoryview and data.format == "B" and data.ndim == 1:
+        return data
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise TypeError(f"expected a bytes-like object, got {type(data).__name__}") from None
+    if view.format == "B" and view.ndim == 1:
+        return view
+    if view.c_contiguous:
+        return view.cast("B")
+    return memoryview(view.tobytes())
+
+
+def _to_bytes(data: Any) -> bytes:
+    """Return ``data`` (any buffer-protocol object) as ``bytes``; no copy when it already is."""
+    if type(data) is bytes:
+        return data
+    return _buffer(data).tobytes()
+
+
+def _check_level(value: Any) -> MessageLevel:
+    """Validate ``value`` as a message level (int or MessageLevel)."""
+    if isinstance(value, MessageLevel):
+        return value
+    if isinstance(value, bool):
+        raise ConfigurationError(f"message level must be an int in 0..8, not {value!r}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise ConfigurationError(f"message level must be an int in 0..8, not {value!r}") from None
+    try:
+        return MessageLevel(number)
+    except ValueError:
+        raise ConfigurationError(f"message level must be in 0..8, not {number}") from None
+
+
+def _check_form(value: Any) -> str:
+    """Validate ``value`` as a form: at most 4 ASCII characters, right-padded with spaces."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        try:
+            value = bytes(value).decode("ascii")
+        except UnicodeDecodeError:
+            raise ConfigurationError(f"message form must be ASCII, got {bytes(value)!r}") from None
+    if not isinstance(value, str):
+        raise ConfigurationError(f"message form must be a str, not {type(value).__name__}")
+    if len(value) > _FORM_SIZE:
+        raise ConfigurationError(f"message form must be at most 4 characters, got {value!r}")
+    if not value.isascii():
+        raise ConfigurationError(f"message form must be ASCII, got {value!r}")
+    return value.ljust(_FORM_SIZE)
+
+
+def _check_label(value: Any) -> str:
+    """Validate ``value`` as a label: a str that can be encoded as UTF-8."""
+    if not isinstance(value, str):
+        raise ConfigurationError(f"message label must be a str, not {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ConfigurationError(f"message label is not encodable as UTF-8: {err}") from None
+    return value
+
+
+def _check_uint64(name: str, value: Any) -> int:
+    """Validate ``value`` as an unsigned 64 bit integer."""
+    if isinstance(value, bool):
+        raise ConfigurationError(f"{name} must be an int, not {value!r}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        raise ConfigurationError(f"{name} must be an int, not {type(value).__name__}") from None
+    if not 0 <= number <= _UINT64_MAX:
+        raise ConfigurationError(f"{name} must fit in an unsigned 64 bit integer, got {number}")
+    return number
+
+
+# --------------------------------------------------------------------------------------------
+# prefix header
+
+
+class PrefixHeader:
+    """The first part of a ZIO message: ``b"ZIO"`` + level digit + 4-byte form + UTF-8 label.
+
+    ``PrefixHeader(level, form, label)`` builds one from fields (positionally or by keyword),
+    ``PrefixHeader("ZIO4TEXThello")`` or ``PrefixHeader("4TEXThello")`` from its text and
+    ``PrefixHeader(b"ZIO4TEXThello")`` parses wire bytes (any bytes-like object). Bad fields
+    raise :class:`ConfigurationError`, bad wire bytes :class:`MalformedError`.
+    """
+
+    __slots__ = ("_level", "_form", "_label")
+
+    def __init__(
+        self,
+        *args: Any,
+        level: int | MessageLevel = 0,
+        form: str = _DEFAULT_FORM,
+        label: str = "",
+    ) -> None:
+        self._level = MessageLevel.undefined
+        self._form = _DEFAULT_FORM
+        self._label = ""
+        keywords_given = level != 0 or form != _DEFAULT_FORM or label != ""
+        if not args and not keywords_given:
+            return
+        if len(args) == 1 and not isinstance(args[0], int):
+            if keywords_given:
+                raise TypeError("PrefixHeader(): give either one header to parse or fields")
+            self._assign(args[0])
+            return
+        if len(args) > 3:
+            raise TypeError(
+                f"PrefixHeader() takes at most 3 positional arguments ({len(args)} given)"
+            )
+        fields = {"level": level, "form": form, "label": label}
+        defaults = {"level": 0, "form": _DEFAULT_FORM, "label": ""}
+        for name, value in zip(("level", "form", "label"), args):
+            if fields[name] != defaults[name]:
+                raise TypeError(f"PrefixHeader() got {name} both positionally and by keyword")
+            fields[name] = value
+        self.level = fields["level"]
+        self.form = fields["form"]
+        self.label = fields["label"]
+
+    def _assign(self, source: Any) -> None:
+        """Fill the fields from another header, its text, or its wire bytes."""
+        if isinstance(source, PrefixHeader):
+            self._level, self._form, self._label = source._level, source._form, source._label
+        elif isinstance(source, str):
+            self._fromstring(source)
+        else:
+            try:
+                data = _to_bytes(source)
+            except TypeError:
+                raise ConfigurationError(
+                    f"cannot make a PrefixHeader from a {type(source).__name__}"
+                ) from None
+            self._frombytes(data)
+
+    def _fromstring(self, text: str) -> None:
+        """Parse the text form ``"ZIO4TEXThello"`` or ``"4TEXThello"``."""
+        body = text[len("ZIO"):] if text.startswith("ZIO") else text
+        if not body or body[0] not in "012345678":
+            raise ConfigurationError(
+                f"prefix text must be [ZIO]<level digit 0-8><form><label>, got {text!r}"
+            )
+        self.level = int(body[0])
+        self.form = body[1:1 + _FORM_SIZE]
+        self.label = body[1 + _FORM_SIZE:]
+
+    def _frombytes(self, data: bytes) -> None:
+        """Parse wire bytes, raising MalformedError on anything wrong."""
+        if len(data) < _PREFIX_MIN_SIZE:
+            raise MalformedError(
+                f"prefix header too short: {len(data)} bytes, need at least {_PREFIX_MIN_SIZE}"
+            )
+        if data[:3] != _PREFIX_MAGIC:
+            raise MalformedError(f"prefix header does not start with b'ZIO': {data[:8]!r}")
+        digit = data[3]
+        if not 0x30 <= digit <= 0x38:
+            raise MalformedError(f"prefix header level is not a digit 0-8: {bytes((digit,))!r}")
+        try:
+            form = data[4:8].decode("ascii")
+        except UnicodeDecodeError:
+            raise MalformedError(f"prefix header form is not ASCII: {data[4:8]!r}") from None
+        try:
+            label = data[8:].decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise MalformedError(f"prefix header label is not valid UTF-8: {err}") from None
+        self._level = MessageLevel(digit - 0x30)
+        self._form = form
+        self._label = label
+
+    @classmethod
+    def frombytes(cls, data: BytesLike) -> PrefixHeader:
+        """Parse a prefix header from its wire bytes (MalformedError when they are invalid)."""
+        header = cls()
+        try:
+            raw = _to_bytes(data)
+        except TypeError as err:
+            raise MalformedError(f"prefix header must be bytes-like: {err}") from None
+        header._frombytes(raw)
+        return header
+
+    @property
+    def level(self) -> MessageLevel:
+        """The message level."""
+        return self._level
+
+    @level.setter
+    def level(self, value: int | MessageLevel) -> None:
+        self._level = _check_level(value)
+
+    @property
+    def form(self) -> str:
+        """The 4-character form; shorter values are space padded, longer or non-ASCII refused."""
+        return self._form
+
+    @form.setter
+    def form(self, value: str) -> None:
+        self._form = _check_form(value)
+
+    @property
+    def label(self) -> str:
+        """The free text label (often JSON)."""
+        return self._label
+
+    @label.setter
+    def label(self, value: str) -> None:
+        self._label = _check_label(value)
+
+    def __bytes__(self) -> bytes:
+        """The wire form: ``b"ZIO"`` + level digit + form + UTF-8 label."""
+        form = self._form.encode("ascii")
+        return b"ZIO%d%s%s" % (self._level, form, self._label.encode("utf-8"))
+
+    def __str__(self) -> str:
+        """The text form, e.g. ``"ZIO4TEXThello"``."""
+        return f"ZIO{int(self._level)}{self._form}{self._label}"
+
+    def __repr__(self) -> str:
+        """An evaluable representation."""
+        return (
+            f"PrefixHeader(level=MessageLevel.{self._level.name}, form={self._form!r}, "
+            f"label={self._label!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        """Headers are equal when level, form and label are."""
+        if not isinstance(other, PrefixHeader):
+            return NotImplemented
+        return (self._level, self._form, self._label) == (other._level, other._form, other._label)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+
+# --------------------------------------------------------------------------------------------
+# coord header
+
+
+class CoordHeader:
+    """The second part of a ZIO message: little-endian uint64 origin, granule and seqno.
+
+    ``CoordHeader(origin, granule, seqno)`` (positionally or by keyword) or
+    ``CoordHeader(b"...24 bytes...")``. Values outside uint64 raise
+    :class:`ConfigurationError`, wire bytes of the wrong size :class:`MalformedError`.
+    """
+
+    __slots__ = ("_origin", "_granule", "_seqno")
+
+    SIZE = _COORD.size
+
+    def __init__(self, *args: Any, origin: int = 0, granule: int = 0, seqno: int = 0) -> None:
+        self._origin = 0
+        self._granule = 0
+        self._seqno = 0
+        keywords_given = origin != 0 or granule != 0 or seqno != 0
+        if not args and not keywords_given:
+            return
+        if len(args) == 1 and not isinstance(args[0], int):
+            if keywords_given:
+                raise TypeError("CoordHeader(): give either one header to parse or fields")
+            source = args[0]
+            if isinstance(source, CoordHeader):
+                self._origin, self._granule, self._seqno = source.astuple()
+                return
+            try:
+                data = _to_bytes(source)
+            except TypeError:
+                raise ConfigurationError(
+                    f"cannot make a CoordHeader from a {type(source).__name__}"
+                ) from None
+            self._frombytes(data)
+            return
+        if len(args) > 3:
+            raise TypeError(
+                f"CoordHeader() takes at most 3 positional arguments ({len(args)} given)"
+            )
+        fields = [origin, granule, seqno]
+        for index, value in enumerate(args):
+            if fields[index] != 0:
+                name = ("origin", "granule", "seqno")[index]
+                raise TypeError(f"CoordHeader() got {name} both positionally and by keyword")
+            fields[index] = value
+        self.origin, self.granule, self.seqno = fields
+
+    def _frombytes(self, data: bytes) -> None:
+        """Parse wire bytes, raising MalformedError when the size is wrong."""
+        if len(data) != _COORD.size:
+            raise MalformedError(
+                f"coord header must be exactly {_COORD.size} bytes, got {len(data)}"
+            )
+        self._origin, self._granule, self._seqno = _COORD.unpack(data)
+
+    @classmethod
+    def frombytes(cls, data: BytesLike) -> CoordHeader:
+        """Parse a coord header from its 24 wire bytes (MalformedError otherwise)."""
+        header = cls()
+        try:
+            raw = _to_bytes(data)
+        except TypeError as err:
+            raise MalformedError(f"coord header must be bytes-like: {err}") from None
+        header._frombytes(raw)
+        return header
+
+    @property
+    def origin(self) -> int:
+        """Identifies where the message comes from."""
+        return self._origin
+
+    @origin.setter
+    def origin(self, value: int) -> None:
+        self._origin = _check_uint64("origin", value)
+
+    @property
+    def granule(self) -> int:
+        """A time-like count (e.g. a timestamp or a tick)."""
+        return self._granule
+
+    @granule.setter
+    def granule(self, value: int) -> None:
+        self._granule = _check_uint64("granule", value)
+
+    @property
+    def seqno(self) -> int:
+        """The sequence number of the message in its stream."""
+        return self._seqno
+
+    @seqno.setter
+    def seqno(self, value: int) -> None:
+        self._seqno = _check_uint64("seqno", value)
+
+    def astuple(self) -> tuple[int, int, int]:
+        """Return ``(origin, granule, seqno)``."""
+        return (self._origin, self._granule, self._seqno)
+
+    def __bytes__(self) -> bytes:
+        """The 24-byte wire form."""
+        try:
+            return _COORD.pack(self._origin, self._granule, self._seqno)
+        except struct.error as err:  # only reachable if the slots were bypassed
+            raise ConfigurationError(f"coord header values do not fit uint64: {err}") from None
+
+    def __str__(self) -> str:
+        """Text form ``[0x<origin>,<granule>,<seqno>]``."""
+        return "[0x%x,%d,%d]" % (self._origin, self._granule, self._seqno)
+
+    def __repr__(self) -> str:
+        """An evaluable representation."""
+        return f"CoordHeader(origin={self._origin}, granule={self._granule}, seqno={self._seqno})"
+
+    def __eq__(self, other: object) -> bool:
+        """Headers are equal when origin, granule and seqno are."""
+        if not isinstance(other, CoordHeader):
+            return NotImplemented
+        return self.astuple() == other.astuple()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+
+# --------------------------------------------------------------------------------------------
+# multipart encoding
+
+
+def encode_parts(parts: Iterable[BytesLike]) -> bytes:
+    """Join ``parts`` into one buffer with the CZMQ ``zmsg_encode`` / cppzmq encoding.
+
+    Each part is preceded by its length: one byte when shorter than 255 bytes, else ``0xFF``
+    and the big-endian uint32 length. A part of 2**32 bytes or more is a ConfigurationError.
+    """
+    chunks: list[Any] = []
+    append = chunks.append
+    short = _SHORT_LENGTHS
+    pack_long = _LONG_LENGTH.pack
+    for part in parts:
+        if type(part) is not bytes:
+            try:
+                part = _buffer(part)
+            except TypeError as err:
+                raise TypeError(f"encode_parts: {err}") from None
+        size = len(part)
+        if size < 255:
+            append(short[size])
+        elif size <= _UINT32_MAX:
+            append(pack_long(0xFF, size))
+        else:
+            raise ConfigurationError(f"message part of {size} bytes exceeds the 2**32-1 limit")
+        append(part)
+    return b"".join(chunks)
+
+
+def decode_parts(data: BytesLike) -> list[bytes]:
+    """Split a buffer made by :func:`encode_parts` (or CZMQ/cppzmq) back into its parts.
+
+    Raises MalformedError when a length runs past the end of the data, when a ``0xFF`` marker
+    is not followed by 4 length bytes, or when a long length is not canonical (below 255), so
+    that a successful decode always re-encodes to the same bytes.
+    """
+    try:
+        view = _buffer(data)
+    except TypeError as err:
+        raise MalformedError(f"encoded message must be bytes-like: {err}") from None
+    total = len(view)
+    unpack_u32 = _UINT32_BE.unpack_from
+    parts: list[bytes] = []
+    append = parts.append
+    pos = 0
+    while pos < total:
+        size = view[pos]
+        pos += 1
+        if size == 0xFF:
+            if total - pos < 4:
+                raise MalformedError(
+                    f"truncated encoded message: long length marker at offset {pos - 1} "
+                    f"followed by {total - pos} bytes instead of 4"
+                )
+            (size,) = unpack_u32(view, pos)
+            if size < 255:
+                raise MalformedError(
+                    f"non-canonical length {size} after long length marker at offset {pos - 1}"
+                )
+            pos += 4
+        end = pos + size
+        if end > total:
+            raise MalformedError(
+                f"truncated encoded message: part {len(parts)} claims {size} bytes "
+                f"but only {total - pos} remain"
+            )
+        append(view[pos:end].tobytes())
+        pos = end
+    return parts
+
+
+# --------------------------------------------------------------------------------------------
+# message
+
+
+def _to_part(value: Any) -> bytes | bytearray | memoryview:
+    """Normalise one payload part: str is UTF-8 encoded, buffers are kept without copying."""
+    if isinstance(value, (bytes, bytearray)):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    try:
+        return _buffer(value)
+    except TypeError:
+        raise ConfigurationError(
+            f"payload parts must be bytes-like or str, not {type(value).__name__}"
+        ) from None
+
+
+def _is_single_part(value: Any) -> bool:
+    """True when ``value`` is one part (str or buffer) rather than an iterable of parts."""
+    if isinstance(value, (bytes, bytearray, memoryview, str)):
+        return True
+    try:
+        memoryview(value)
+    except TypeError:
+        return False
+    return True
+
+
+class Message:
+    """A ZIO message: a :class:`PrefixHeader`, a :class:`CoordHeader` and payload parts.
+
+    Constructor arguments are applied from the most general to the most specific so that the
+    later ones override the earlier: ``frame``, ``encoded``, ``parts``, ``payload``, ``coord``,
+    ``prefix``, ``routing_id``, ``label_object``, ``label``, ``form``, ``level``, ``origin``,
+    ``granule``, ``seqno``. ``None`` means "not given".
+    """
+
+    __slots__ = ("_prefix", "_coord", "_payload", "_routing_id")
+
+    def __init__(
+        self,
+        level: int | MessageLevel | None = None,
+        form: str | None = None,
+        label: str | None = None,
+        label_object: Any = None,
+        routing_id: int | bytes | None = None,
+        origin: int | None = None,
+        granule: int | None = None,
+        seqno: int | None = None,
+        prefix: PrefixHeader | BytesLike | str | None = None,
+        coord: CoordHeader | BytesLike | None = None,
+        payload: PartLike | Iterable[PartLike] | None = None,
+        parts: Sequence[Any] | None = None,
+        encoded: BytesLike | None = None,
+        frame: Any = None,
+    ) -> None:
+        self._prefix = PrefixHeader()
+        self._coord = CoordHeader()
+        self._payload: list[bytes | bytearray | memoryview] = []
+        self._routing_id: int | bytes = 0
+        if frame is not None:
+            self.fromframe(frame)
+        if encoded is not None:
+            self.decode(encoded)
+        if parts is not None:
+            self.fromparts(parts)
+        if payload is not None:
+            self.payload = payload
+        if coord is not None:
+            self.coord = coord
+        if prefix is not None:
+            self.prefix = prefix
+        if routing_id is not None:
+            self.routing_id = routing_id
+        if label_object is not None:
+            self.label_object = label_object
+        if label is not None:
+            self.label = label
+        if form is not None:
+            self.form = form
+        if level is not None:
+            self.level = level
+        if origin is not None:
+            self.origin = origin
+        if granule is not None:
+            self.granule = granule
+        if seqno is not None:
+            self.seqno = seqno
+
+    # ---- headers ---------------------------------------------------------------------------
+
+    @property
+    def prefix(self) -> PrefixHeader:
+        """The prefix header (the live object: changing it changes the message)."""
+        return self._prefix
+
+    @prefix.setter
+    def prefix(self, value: PrefixHeader | BytesLike | str) -> None:
+        if isinstance(value, int):
+            raise ConfigurationError("prefix must be a PrefixHeader, its text or its wire bytes")
+        self._prefix = PrefixHeader(value)
+
+    @property
+    def coord(self) -> CoordHeader:
+        """The coord header (the live object: changing it changes the message)."""
+        return self._coord
+
+    @coord.setter
+    def coord(self, value: CoordHeader | BytesLike) -> None:
+        if isinstance(value, int):
+            raise ConfigurationError("coord must be a CoordHeader or its 24 wire bytes")
+        self._coord = CoordHeader(value)
+
+    @property
+    def level(self) -> MessageLevel:
+        """The message level (settable from an int 0..8 or a MessageLevel)."""
+        return self._prefix.level
+
+    @level.setter
+    def level(self, value: int | MessageLevel) -> None:
+        self._prefix.level = value
+
+    @property
+    def form(self) -> str:
+        """The 4-character form of the message."""
+        return self._prefix.form
+
+    @form.setter
+    def form(self, value: str) -> None:
+        self._prefix.form = value
+
+    @property
+    def label(self) -> str:
+        """The label text of the prefix."""
+        return self._prefix.label
+
+    @label.setter
+    def label(self, value: str) -> None:
+        self._prefix.label = value
+
+    @property
+    def label_object(self) -> Any:
+        """The label parsed as JSON; ``{}`` for an empty label, MalformedError if not JSON."""
+        label = self._prefix.label
+        if not label:
+            return {}
+        try:
+            return json.loads(label)
+        except ValueError as err:
+            raise MalformedError(f"message label is not valid JSON: {err}") from None
+
+    @label_object.setter
+    def label_object(self, value: Any) -> None:
+        if value is None:
+            self._prefix.label = ""
+            return
+        try:
+            self._prefix.label = json.dumps(value)
+        except (TypeError, ValueError) as err:
+            raise ConfigurationError(f"label object is not JSON serialisable: {err}") from None
+
+    @property
+    def origin(self) -> int:
+        """The coord origin."""
+        return self._coord.origin
+
+    @origin.setter
+    def origin(self, value: int) -> None:
+        self._coord.origin = value
+
+    @property
+    def granule(self) -> int:
+        """The coord granule."""
+        return self._coord.granule
+
+    @granule.setter
+    def granule(self, value: int) -> None:
+        self._coord.granule = value
+
+    @property
+    def seqno(self) -> int:
+        """The coord sequence number."""
+        return self._coord.seqno
+
+    @seqno.setter
+    def seqno(self, value: int) -> None:
+        self._coord.seqno = value
+
+    # ---- payload and routing -----------------------------------------------------------
+
+    @property
+    def payload(self) -> list[bytes | bytearray | memoryview]:
+        """The payload parts: a list of bytes-like objects (buffers are kept without copying).
+
+        Settable from one bytes-like or str part, or from an iterable of them; str is UTF-8
+        encoded and zmq.Frame objects are kept as memoryviews of their data.
+        """
+        return self._payload
+
+    @payload.setter
+    def payload(self, value: PartLike | Iterable[PartLike] | None) -> None:
+        if value is None:
+            self._payload = []
+        elif _is_single_part(value):
+            self._payload = [_to_part(value)]
+        else:
+            try:
+                items = iter(value)
+            except TypeError:
+                raise ConfigurationError(
+                    f"payload must be bytes-like, str or an iterable of them, "
+                    f"not {type(value).__name__}"
+                ) from None
+            self._payload = [_to_part(item) for item in items]
+
+    @property
+    def routing_id(self) -> int | bytes:
+        """The routing id of a SERVER peer (int) or ROUTER identity (bytes); 0 means none."""
+        return self._routing_id
+
+    @routing_id.setter
+    def routing_id(self, value: int | bytes | None) -> None:
+        if value is None:
+            self._routing_id = 0
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            self._routing_id = bytes(value)
+        elif isinstance(value, bool):
+            raise ConfigurationError(f"routing id must be an int or bytes, not {value!r}")
+        else:
+            try:
+                number = operator.index(value)
+            except TypeError:
+                raise ConfigurationError(
+                    f"routing id must be an int or bytes, not {type(value).__name__}"
+                ) from None
+            if not 0 <= number <= _ROUTING_ID_MAX:
+                raise ConfigurationError(f"routing id must be in 0..2**32-1, got {number}")
+            self._routing_id = number
+
+    # ---- conversions -------------------------------------------------------------------
+
+    def toparts(self) -> list[Any]:
+        """Return ``[bytes(prefix), bytes(coord), *payload]``, ready for send_multipart."""
+        return [bytes(self._prefix), bytes(self._coord), *self._payload]
+
+    def fromparts(self, parts: Sequence[Any]) -> None:
+        """Set prefix, coord and payload from ``[prefix, coord, *payload]`` (bytes-like parts).
+
+        Fewer than 2 parts or unparsable headers raise MalformedError; the message is left
+        unchanged in that case.
+        """
+        parts = list(parts)
+        if len(parts) < 2:
+            raise MalformedError(
+                f"a ZIO message needs at least 2 parts (prefix, coord), got {len(parts)}"
+            )
+        prefix = PrefixHeader.frombytes(parts[0])
+        coord = CoordHeader.frombytes(parts[1])
+        try:
+            payload = [_to_part(part) for part in parts[2:]]
+        except ConfigurationError as err:
+            raise MalformedError(str(err)) from None
+        self._prefix, self._coord, self._payload = prefix, coord, payload
+
+    def encode(self) -> bytes:
+        """Return the single-buffer encoding of the parts (see :func:`encode_parts`)."""
+        return encode_parts(self.toparts())
+
+    def decode(self, data: BytesLike) -> None:
+        """Set prefix, coord and payload from a buffer made by :meth:`encode`."""
+        self.fromparts(decode_parts(data))
+
+    def fromframe(self, frame: Any) -> None:
+        """Set the message from a single zmq.Frame holding an encoded message.
+
+        The routing id is taken from ``frame.routing_id`` when the frame has one (draft
+        SERVER sockets); otherwise it is left as it is.
+        """
+        try:
+            routing_id = frame.routing_id
+        except (AttributeError, RuntimeError, NotImplementedError, zmq.ZMQError):
+            # not a frame, or libzmq/pyzmq built without draft (CLIENT/SERVER) support
+            routing_id = None
+        data = frame.buffer if hasattr(frame, "buffer") else frame
+        self.decode(data)
+        if routing_id:
+            self.routing_id = routing_id
+
+    # ---- dunders -----------------------------------------------------------------------
+
+    def __str__(self) -> str:
+        """Short summary, e.g. ``zio.Message: "ZIO4TEXTlabel" + [0x0,0,0] + [2]``."""
+        return f'zio.Message: "{self._prefix}" + {self._coord} + [{len(self._payload)}]'
+
+    def __repr__(self) -> str:
+        """Representation with both headers and the payload part sizes."""
+        sizes = [len(_buffer(part)) if not isinstance(part, bytes) else len(part)
+                 for part in self._payload]
+        return (
+            f"<zio.Message prefix={self._prefix!r} coord={self._coord!r} "
+            f"payload_sizes={sizes} routing_id={self._routing_id!r}>"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        """Messages are equal when prefix, coord and payload bytes are (routing id ignored)."""
+        if not isinstance(other, Message):
+            return NotImplemented
+        if self._prefix != other._prefix or self._coord != other._coord:
+            return False
+        if len(self._payload) != len(other._payload):
+            return False
+        return all(_to_bytes(a) == _to_bytes(b) for a, b in zip(self._payload, other._payload))
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
