@@ -85,3 +85,28 @@ def make_lan():
     yield factory
     for lan in reversed(lans):
         lan.close()
+
+
+PLUGIN_DIR = os.path.join(_HERE, "plugin_pkg")
+
+
+@pytest.fixture
+def memory_plugin(monkeypatch):
+    """Make the test-only package "zio-test-memory" installed: on sys.path, with its dist-info."""
+    from zio import plugins
+
+    monkeypatch.syspath_prepend(PLUGIN_DIR)
+    plugins.reload_plugins()
+    yield
+    plugins.reload_plugins()
+    sys.modules.pop("zio_test_memory", None)
+
+
+@pytest.fixture
+def beacon_port(monkeypatch):
+    """A beacon UDP port of this test's own, so that leftovers of other tests stay unseen."""
+    import random
+
+    port = random.randint(20000, 40000)
+    monkeypatch.setenv("ZIO_BEACON_PORT", str(port))
+    return port
