@@ -11,6 +11,7 @@ from .errors import (
     DiscoveryError,
     MalformedError,
     PortError,
+    PortTimeout,
     ZioError,
 )
 from .hookspecs import hookimpl
@@ -25,6 +26,6 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendError", "BackendInfo", "ConfigurationError", "CoordHeader", "Discovery",
     "DiscoveryError", "ENTER", "EXIT", "MalformedError", "Message", "MessageLevel", "Node",
-    "Peer", "PeerEvent", "PeerInfo", "Port", "PortError", "PrefixHeader", "UPDATE", "ZioError",
+    "Peer", "PeerEvent", "PeerInfo", "Port", "PortError", "PortTimeout", "PrefixHeader", "UPDATE", "ZioError",
     "available_backends", "hookimpl", "make_backend",
 ]

@@ -23,3 +23,7 @@ class PortError(ZioError, RuntimeError):
 
 class DiscoveryError(ZioError, RuntimeError):
     """A discovery backend failed to start or to run (no usable interface, port in use...)."""
+
+
+class PortTimeout(PortError, TimeoutError):
+    """A port could not send within the time it was given (no peer could take the message)."""

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import zmq
 
 from . import config
-from .errors import ConfigurationError, MalformedError, PortError
+from .errors import ConfigurationError, MalformedError, PortError, PortTimeout
 from .message import Message
 from .sockets import Framing, plan_socket, routing_id_to_bytes, routing_id_to_int
 
@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 #: How long a closed port keeps trying to deliver queued messages (ms).
 CLOSE_LINGER_MS = 2000
+
+#: Socket types that deal messages round-robin to their connections.
+_LOAD_BALANCING = {zmq.PUSH, zmq.DEALER, zmq.REQ}
 
 #: Advertised addresses of a port with several binds are joined with this separator.
 ADDRESS_SEPARATOR = ","
@@ -80,6 +83,9 @@ class Port:
         if self.plan.actual == zmq.ROUTER:
             # an unroutable reply is an error, not a silent drop
             self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        if self.plan.actual in _LOAD_BALANCING:
+            # deal only to completed connections, so nothing is queued for a peer that is gone
+            self.sock.setsockopt(zmq.IMMEDIATE, 1)
         self._to_bind: list[tuple[Any, ...]] = []
         self._bound: list[str] = []
         self._direct: list[str] = []  # requested plain addresses
@@ -336,37 +342,68 @@ class Port:
         log.debug("port %s disconnected %s", self.name, address)
 
     # -- messages ----------------------------------------------------------------------
-    def send(self, msg: Message) -> None:
-        """Send ``msg``, framed as the socket type needs; stamps the port's origin if it has one."""
+    def send(self, msg: Message, timeout_ms: float | None = None) -> None:
+        """Send ``msg``, framed as the socket type needs; stamps the port's origin if it has one.
+
+        Blocks while the socket cannot take it (e.g. a PUSH with no peer yet), applying
+        discovery changes meanwhile, for at most ``timeout_ms`` (None: no limit), after
+        which :class:`zio.PortTimeout` is raised and nothing was sent.
+        """
         if not isinstance(msg, Message):
             raise ConfigurationError(f"Port.send() takes a zio.Message, not {type(msg).__name__}")
         if self._dirty:
             self._resolve()
         if self.origin is not None:
             msg.origin = self.origin
+        frames = self._frames(msg)
+        deadline = None if timeout_ms is None or timeout_ms < 0 else time.monotonic() + timeout_ms / 1000.0
+        while True:
+            try:
+                if isinstance(frames, list):
+                    self.sock.send_multipart(frames, zmq.NOBLOCK)
+                else:
+                    self.sock.send(frames, zmq.NOBLOCK)
+                return
+            except zmq.Again:
+                self._wait_writable(deadline)
+            except zmq.ZMQError as err:
+                raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
+
+    def _frames(self, msg: Message) -> list[Any] | zmq.Frame:
+        """The frames that carry ``msg`` on this port's socket."""
         framing = self.plan.framing
-        try:
-            if framing is Framing.MULTIPART:
-                self.sock.send_multipart(msg.toparts())
-            elif framing is Framing.DEALER:
-                self.sock.send_multipart([b"", *msg.toparts()])
-            elif framing is Framing.CLIENT_OVER_DEALER:
-                self.sock.send(msg.encode())
-            elif framing is Framing.ROUTER:
-                self.sock.send_multipart([self._routing_bytes(msg), b"", *msg.toparts()])
-            elif framing is Framing.SERVER_OVER_ROUTER:
-                self.sock.send_multipart([self._routing_bytes(msg), msg.encode()])
-            else:
-                self._send_single(msg)
-        except zmq.ZMQError as err:
-            raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
+        if framing is Framing.MULTIPART:
+            return msg.toparts()
+        if framing is Framing.DEALER:
+            return [b"", *msg.toparts()]
+        if framing is Framing.CLIENT_OVER_DEALER:
+            return [msg.encode()]
+        if framing is Framing.ROUTER:
+            return [self._routing_bytes(msg), b"", *msg.toparts()]
+        if framing is Framing.SERVER_OVER_ROUTER:
+            return [self._routing_bytes(msg), msg.encode()]
+        return self._single_frame(msg)
+
+    def _wait_writable(self, deadline: float | None) -> None:
+        """Wait until the socket may take a message or discovery changed something."""
+        if deadline is not None and time.monotonic() >= deadline:
+            raise PortTimeout(f"port {self.name!r} could not send within the timeout: no peer took it")
+        wait = None if deadline is None else max(0.0, deadline - time.monotonic()) * 1000.0
+        poller = zmq.Poller()
+        poller.register(self.sock, zmq.POLLOUT)
+        poller.register(self._wake_r, zmq.POLLIN)
+        ready = dict(poller.poll(wait))
+        if self._wake_r in ready:
+            self._resolve()
+        elif self.sock in ready and self.plan.actual == zmq.ROUTER:
+            time.sleep(0.001)  # a ROUTER is always "writable": its EAGAIN means one peer is full
 
     def _routing_bytes(self, msg: Message) -> bytes:
         if not msg.routing_id:
             raise PortError(f"port {self.name!r} is {self.plan.name}: the message needs a routing_id")
         return routing_id_to_bytes(msg.routing_id)
 
-    def _send_single(self, msg: Message) -> None:
+    def _single_frame(self, msg: Message) -> zmq.Frame:
         frame = zmq.Frame(msg.encode())
         if self.plan.name == "SERVER":
             if not msg.routing_id:
@@ -374,7 +411,7 @@ class Port:
             frame.routing_id = int(msg.routing_id)
         elif self.plan.name == "RADIO":
             frame.group = msg.form.rstrip() or self.name
-        self.sock.send(frame)
+        return frame
 
     def recv(self, timeout_ms: float | None = None) -> Message | None:
         """Receive one message, waiting up to ``timeout_ms`` (None: forever); None on timeout.

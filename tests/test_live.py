@@ -1,0 +1,206 @@
+"""Live resolution: ports follow the network as named peers come, go, crash and move."""
+from __future__ import annotations
+
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import zmq
+
+import zio
+
+pytestmark = [pytest.mark.needs_netns, pytest.mark.usefixtures("beacon_port")]
+
+NODE_PROC = os.path.join(os.path.dirname(__file__), "node_proc.py")
+
+
+class NodeProcess:
+    """A node_proc.py child whose stdout lines are collected by a thread."""
+
+    def __init__(self, role: str, nick: str, port: str, origin: int = 0):
+        self.proc = subprocess.Popen(
+            [sys.executable, NODE_PROC, role, nick, port, str(origin)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        self.address = self.expect("online", 20).split()[1]
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line.strip())
+
+    def expect(self, prefix: str, timeout: float = 10) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no {prefix!r} line; stderr: {self.stderr_tail()}") from None
+            if line.startswith(prefix):
+                return line
+
+    def got(self) -> list[str]:
+        """Every 'got LABEL' line so far."""
+        found = []
+        while True:
+            try:
+                line = self.lines.get_nowait()
+            except queue.Empty:
+                return found
+            if line.startswith("got "):
+                found.append(line[4:])
+
+    def stderr_tail(self) -> str:
+        if self.proc.poll() is None:
+            return "(running)"
+        return self.proc.stderr.read()[-2000:]
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def processes():
+    started: list[NodeProcess] = []
+
+    def start(*args, **kw) -> NodeProcess:
+        proc = NodeProcess(*args, **kw)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.proc.poll() is None:
+            proc.kill()
+
+
+def test_subscriber_follows_a_restarted_publisher(processes):
+    with zio.Node("dashboard") as node:
+        sub = node.port("in", zmq.SUB)
+        sub.subscribe()
+        sub.connect("sensor", "out")
+        first = processes("pub", "sensor", "out", origin=1)
+        node.online()
+        msg = sub.recv(10000)
+        assert msg is not None and msg.origin == 1
+        first.kill()
+        second = processes("pub", "sensor", "out", origin=2)
+        assert second.address != first.address
+        # no call from the application: recv() itself applies the change
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            msg = sub.recv(1000)
+            if msg is not None and msg.origin == 2:
+                break
+        assert msg is not None and msg.origin == 2
+        assert sub.connected == [second.address]
+
+
+def test_push_to_three_workers_started_at_different_times(processes):
+    with zio.Node("boss") as node:
+        push = node.port("out", zmq.PUSH)
+        push.connect("worker", "in")
+        workers = [processes("pull", "worker", "in")]
+        node.online()
+        for i in range(2):
+            push.send(zio.Message(form="JOB", label=f"early{i}"), timeout_ms=10000)
+            workers.append(processes("pull", "worker", "in"))
+        assert node.peer.waitfor("worker", 5000)
+        deadline = time.monotonic() + 10
+        while len(node.peer.matchnick("worker")) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for i in range(30):  # paced: new connections complete while jobs flow
+            push.send(zio.Message(form="JOB", label=f"all{i}"), timeout_ms=10000)
+            time.sleep(0.01)
+        received = [set() for _ in workers]
+        deadline = time.monotonic() + 10
+        while sum(len(r) for r in received) < 32 and time.monotonic() < deadline:
+            for worker, seen in zip(workers, received):
+                seen.update(worker.got())
+            time.sleep(0.01)
+        assert all(any(label.startswith("all") for label in seen) for seen in received), received
+        assert set().union(*received) == {f"early{i}" for i in range(2)} | {f"all{i}" for i in range(30)}
+
+        workers[0].kill()
+        deadline = time.monotonic() + 10
+        while len(node.peer.matchnick("worker")) > 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(node.peer.matchnick("worker")) == 2
+        for i in range(20):
+            push.send(zio.Message(form="JOB", label=f"after{i}"), timeout_ms=10000)
+        after: set[str] = set()
+        deadline = time.monotonic() + 10
+        while len(after) < 20 and time.monotonic() < deadline:
+            for worker in workers[1:]:
+                after.update(worker.got())
+            time.sleep(0.01)
+        assert after == {f"after{i}" for i in range(20)}  # none lost to the dead worker
+
+
+def test_client_started_before_its_server(processes):
+    with zio.Node("early-client") as node:
+        client = node.port("ask", zmq.CLIENT)
+        client.connect("late-server", "svc")
+        node.online(timeout_ms=0)
+        assert client.connected == []
+        starter = threading.Timer(0.2, lambda: processes("echo", "late-server", "svc"))
+        starter.start()
+        client.send(zio.Message(form="HELO"), timeout_ms=20000)  # waits for the server
+        starter.join()
+        reply = client.recv(10000)
+        assert reply is not None and reply.form == "HELO"
+
+
+def test_restarted_server_gets_the_existing_clients_messages(processes):
+    """Measures the time from a restarted server's online() to its first client message."""
+    with zio.Node("steady-client") as node:
+        client = node.port("ask", zmq.CLIENT)
+        client.connect("echo-server", "svc")
+        server = processes("echo", "echo-server", "svc")
+        node.online()
+        client.send(zio.Message(form="ONE "), timeout_ms=10000)
+        assert client.recv(10000).form == "ONE "
+        server.kill()
+        restarted = processes("echo", "echo-server", "svc")
+        stop = threading.Event()
+
+        def keep_sending():
+            while not stop.is_set():
+                try:
+                    client.send(zio.Message(form="MORE"), timeout_ms=50)
+                except zio.PortTimeout:
+                    pass
+                time.sleep(0.001)
+
+        sender = threading.Thread(target=keep_sending)
+        sender.start()
+        try:
+            line = restarted.expect("first", 15)
+        finally:
+            stop.set()
+            sender.join()
+        figure = float(line.split()[1])
+        print(f"\nrestarted server: first message {figure:.1f} ms after its online()")
+        assert figure < 5000
+
+
+def test_peer_that_leaves_is_disconnected(processes):
+    with zio.Node("watcher") as node:
+        push = node.port("out", zmq.PUSH)
+        push.connect("gone-soon", "in")
+        worker = processes("pull", "gone-soon", "in")
+        node.online()
+        push.send(zio.Message(form="X"), timeout_ms=10000)
+        assert push.connected == [worker.address]
+        worker.kill()
+        deadline = time.monotonic() + 10
+        while push.connected and time.monotonic() < deadline:
+            with pytest.raises(zio.PortTimeout):
+                push.send(zio.Message(form="Y"), timeout_ms=100)
+        assert push.connected == []
