@@ -1,29 +1,82 @@
-"""The ``zio`` command: a demo, the available backends, and the peers on the network."""
+"""The ``zio`` command: look at the network, talk to ports by name, run a demo.
+
+Every subcommand takes ``--discovery`` and ``--interface``. Errors are one line on stderr
+with exit code 1; bad usage exits 2; Ctrl-C exits 130.
+"""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
 import zmq
 
 from . import plugins
-from .errors import ZioError
+from .discovery import PeerInfo
+from .errors import ConfigurationError, ZioError
 from .message import Message
 from .node import Node
 from .peer import Peer
+from .port import Port
 
 log = logging.getLogger(__name__)
 
+#: The socket type that talks to a port of the given type.
+COMPLEMENT = {
+    "PULL": "PUSH", "PUSH": "PULL", "PUB": "SUB", "SUB": "PUB", "XPUB": "SUB", "XSUB": "PUB",
+    "SERVER": "CLIENT", "CLIENT": "SERVER", "ROUTER": "DEALER", "DEALER": "ROUTER",
+    "REP": "REQ", "REQ": "REP", "PAIR": "PAIR",
+}
+#: Socket types after whose send a reply is awaited.
+ASKING = {"CLIENT", "REQ", "DEALER"}
 
-def _backend(args: argparse.Namespace):
-    """Build the backend the command line asks for (``--interface`` applies to backends that take it)."""
+
+class CommandError(ZioError):
+    """A command could not do what was asked (shown as one line, exit code 1)."""
+
+
+def _backend(args: argparse.Namespace) -> Any:
+    """The backend the command line asks for (``--interface`` for backends that take it)."""
     options = {"interface": args.interface} if args.interface else {}
     return plugins.make_backend(args.discovery, **options)
 
 
+def _socket_type(name: str) -> int:
+    try:
+        return int(getattr(zmq, name.upper()))
+    except AttributeError:
+        raise ConfigurationError(f"unknown socket type {name!r}") from None
+
+
+def _describe_message(msg: Message) -> str:
+    payload = ", ".join(repr(bytes(p)[:60]) for p in msg.payload)
+    return (f"{msg.level.name} {msg.form!r} label={msg.label!r} origin={msg.origin} "
+            f"granule={msg.granule} seqno={msg.seqno} payload=[{payload}]")
+
+
+def _print_peer(info: PeerInfo) -> None:
+    print(f"{info.nick}  {info.uuid}")
+    for key, value in sorted(info.headers.items()):
+        print(f"    {key} = {value}")
+
+
+def _target_socket(peer: Peer, node: str, port: str, timeout_ms: float) -> str:
+    """The socket type the named node advertises for its port."""
+    uuids = peer.waitfor(node, timeout_ms)
+    if not uuids:
+        raise CommandError(f"no node named {node!r} seen within {timeout_ms / 1000:g} s")
+    for uuid in uuids:
+        info = peer.peers.get(uuid)
+        kind = info.headers.get(f"zio.port.{port}.socket") if info else None
+        if kind:
+            return kind
+    raise CommandError(f"node {node!r} has no port {port!r}")
+
+
+# -- subcommands ----------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     """Two nodes on loopback find each other by name and exchange a message."""
     if args.interface is None:
@@ -41,57 +94,169 @@ def cmd_demo(args: argparse.Namespace) -> int:
         visitor.online()
         print(f"visitor resolved greeter/hello to {client.connected} "
               f"in {1000 * (time.monotonic() - t0):.0f} ms")
-        client.send(Message(form="TEXT", label="hello, greeter"))
+        client.send(Message(form="TEXT", label="hello, greeter"), timeout_ms=5000)
         question = server.recv(5000)
         if question is None:
-            print("error: the greeter heard nothing", file=sys.stderr)
-            return 1
+            raise CommandError("the greeter heard nothing")
         print(f"greeter got {question.label!r} from origin {question.origin}")
         server.send(Message(form="TEXT", label="hello, visitor", routing_id=question.routing_id))
         answer = client.recv(5000)
         if answer is None:
-            print("error: the visitor heard nothing back", file=sys.stderr)
-            return 1
+            raise CommandError("the visitor heard nothing back")
         print(f"visitor got {answer.label!r} from origin {answer.origin}")
     print(f"demo done in {1000 * (time.monotonic() - t0):.0f} ms")
     return 0
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    """List the discovery backends the installed plugins offer."""
+    """List the discovery backends and the package each comes from."""
     for name, info in sorted(plugins.available_backends().items()):
         print(f"{name:12s} {info.package}")
     return 0
 
 
 def cmd_peers(args: argparse.Namespace) -> int:
-    """Listen for ``--wait`` seconds and list the peers seen, with their headers."""
-    with Peer("zio-peers", discovery=_backend(args)) as peer:
-        time.sleep(args.wait)
-        for info in sorted(peer.peers.values(), key=lambda i: i.nick):
-            print(f"{info.nick}  {info.uuid}")
-            for key, value in sorted(info.headers.items()):
-                print(f"    {key} = {value}")
+    """List the peers on the network (``--watch``: follow them as they come and go)."""
+    with Peer(args.nick, discovery=_backend(args)) as peer:
+        print(f"# listening with {peer.backend.describe()}", file=sys.stderr)
+        if not args.watch:
+            time.sleep(args.wait)
+            for info in sorted(peer.peers.values(), key=lambda i: (i.nick, str(i.uuid))):
+                _print_peer(info)
+            return 0
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        while deadline is None or time.monotonic() < deadline:
+            remaining = 500 if deadline is None else max(0, min(500, 1000 * (deadline - time.monotonic())))
+            event = peer.poll(remaining)
+            if event is None:
+                continue
+            print(f"{time.strftime('%H:%M:%S')} {event.kind.upper()}", end=" ")
+            _print_peer(event.peer)
+            sys.stdout.flush()
     return 0
 
 
+def _talker(args: argparse.Namespace, node: Node, direction: str) -> tuple[Port, str]:
+    """A port of ``node`` connected by name to NODE/PORT, of the complementary socket type."""
+    kind = args.socket
+    if kind is None:
+        with Peer(f"{args.nick}-probe", discovery=_backend(args)) as probe:
+            target = _target_socket(probe, args.node, args.port, args.timeout)
+        kind = COMPLEMENT.get(target)
+        if kind is None:
+            raise CommandError(f"cannot {direction} a {target} port; give --socket")
+    port = node.port("cli", _socket_type(kind))
+    port.connect(args.node, args.port)
+    if kind == "SUB":
+        port.subscribe(args.subscribe)
+    return port, kind
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    """Send one message to NODE's PORT (and print the reply of a SERVER/ROUTER/REP)."""
+    label = args.label
+    if args.json is not None:
+        try:
+            label = json.dumps(json.loads(args.json))
+        except json.JSONDecodeError as err:
+            raise ConfigurationError(f"--json is not valid JSON: {err}") from None
+    msg = Message(level=args.level, form=args.form, label=label, payload=args.payload)
+    with Node(args.nick, origin=args.origin, discovery=_backend(args)) as node:
+        port, kind = _talker(args, node, "send to")
+        node.online(timeout_ms=args.timeout)
+        port.send(msg, timeout_ms=args.timeout)
+        print(f"sent to {args.node}/{args.port} via {port.connected}", file=sys.stderr)
+        if kind in ASKING:
+            reply = port.recv(args.timeout)
+            if reply is None:
+                raise CommandError(f"no reply within {args.timeout / 1000:g} s")
+            print(_describe_message(reply))
+        elif kind == "PUB":
+            time.sleep(0.2)  # give subscribers' connections a moment before the socket closes
+    return 0
+
+
+def cmd_recv(args: argparse.Namespace) -> int:
+    """Receive and print messages from NODE's PORT (``--count`` of them, 0: forever)."""
+    with Node(args.nick, discovery=_backend(args)) as node:
+        port, _ = _talker(args, node, "receive from")
+        node.online(timeout_ms=args.timeout)
+        received = 0
+        while args.count == 0 or received < args.count:
+            msg = port.recv(args.timeout)
+            if msg is None:
+                raise CommandError(f"no message within {args.timeout / 1000:g} s")
+            print(_describe_message(msg), flush=True)
+            received += 1
+    return 0
+
+
+def cmd_echo(args: argparse.Namespace) -> int:
+    """Run the echo service of the ZIO port tutorial: every message received is sent back."""
+    with Node(args.nick, discovery=_backend(args)) as node:
+        port = node.port(args.port, _socket_type(args.socket))
+        port.bind()
+        node.online()
+        print(f"echo service {args.nick}/{args.port} ({args.socket}) at {', '.join(port.bound)}", flush=True)
+        echoed = 0
+        while args.count == 0 or echoed < args.count:
+            msg = port.recv(1000)
+            if msg is None:
+                continue
+            print(_describe_message(msg), flush=True)
+            port.send(msg)
+            echoed += 1
+    return 0
+
+
+# -- the parser -------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``zio`` command."""
     parser = argparse.ArgumentParser(prog="zio", description="Talk over ZeroMQ by name.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
-    commands = parser.add_subparsers(dest="command", required=True)
-    for name, func in (("demo", cmd_demo), ("plugins", cmd_plugins), ("peers", cmd_peers)):
-        sub = commands.add_parser(name, help=func.__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Any) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=func.__doc__, description=func.__doc__)
         sub.set_defaults(func=func)
-        sub.add_argument("--discovery", default=None, help="backend name (default $ZIO_DISCOVERY or beacon)")
-        sub.add_argument("--interface", default=None, help="interface name, address, localhost or subnet")
-        if name == "peers":
-            sub.add_argument("--wait", type=float, default=2.0, help="seconds to listen (default 2)")
+        sub.add_argument("--discovery", help="backend name (default: $ZIO_DISCOVERY, else beacon)")
+        sub.add_argument("--interface", help="interface name or address, 'localhost' or 'subnet' "
+                                             "(default: $ZIO_INTERFACE, else the first LAN interface)")
+        return sub
+
+    add("demo", cmd_demo)
+    add("plugins", cmd_plugins)
+    peers = add("peers", cmd_peers)
+    peers.add_argument("--watch", action="store_true", help="follow peers as they come and go")
+    peers.add_argument("--wait", type=float, default=2.0, help="seconds to listen before listing (default 2)")
+    peers.add_argument("--duration", type=float, help="with --watch: stop after this many seconds")
+    peers.add_argument("--nick", default="zio-peers", help="our own nickname on the network")
+    for name, func in (("send", cmd_send), ("recv", cmd_recv)):
+        sub = add(name, func)
+        sub.add_argument("node", help="nickname of the node to talk to")
+        sub.add_argument("port", help="name of its port")
+        sub.add_argument("--socket", help="our socket type (default: the complement of the target's)")
+        sub.add_argument("--timeout", type=float, default=5000, help="ms to wait for the node and messages")
+        sub.add_argument("--nick", default=f"zio-{name}", help="our own nickname")
+        sub.add_argument("--subscribe", default="", help="SUB prefix filter (default: everything)")
+    send = commands.choices["send"]
+    send.add_argument("payload", nargs="*", default=[], help="payload parts (UTF-8 text)")
+    send.add_argument("--form", default="TEXT", help="4-character message form (default TEXT)")
+    send.add_argument("--label", default="", help="message label")
+    send.add_argument("--json", help="message label given as JSON (validated)")
+    send.add_argument("--level", type=int, default=0, help="message level 0-8")
+    send.add_argument("--origin", type=int, default=0, help="origin number stamped on the message")
+    commands.choices["recv"].add_argument("--count", type=int, default=1, help="messages to print (0: forever)")
+    echo = add("echo", cmd_echo)
+    echo.add_argument("--nick", default="echo", help="node nickname (default echo)")
+    echo.add_argument("--port", default="service", help="port name (default service)")
+    echo.add_argument("--socket", default="SERVER", help="socket type (default SERVER)")
+    echo.add_argument("--count", type=int, default=0, help="messages to echo before exiting (0: forever)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``zio`` command; errors are one line on stderr and exit code 1."""
+    """Run the ``zio`` command and return its exit code."""
     args = build_parser().parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

@@ -1,0 +1,30 @@
+"""The echo service of the ZIO port tutorial: a SERVER port found by the name "echo"/"service".
+
+    python examples/echo_server.py [--interface eth0] [--count N]
+"""
+import argparse
+
+import zmq
+
+import zio
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("--interface", help="interface name/address, localhost or subnet ($ZIO_INTERFACE)")
+parser.add_argument("--discovery", help="discovery backend ($ZIO_DISCOVERY, else beacon)")
+parser.add_argument("--count", type=int, default=0, help="messages to echo before exiting (0: forever)")
+args = parser.parse_args()
+
+backend = zio.make_backend(args.discovery, **({"interface": args.interface} if args.interface else {}))
+with zio.Node("echo", origin=42, discovery=backend) as node:
+    port = node.port("service", zmq.SERVER)
+    port.bind()
+    node.online()
+    print("echo service online at", port.bound[0], flush=True)
+    echoed = 0
+    while args.count == 0 or echoed < args.count:
+        m = port.recv(1000)  # units of ms
+        if not m:
+            continue  # timeout: check again
+        print("echo", m.label, flush=True)
+        port.send(m)  # the reply goes back to the client that asked (routing id)
+        echoed += 1
