@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 
-from . import plugins
+from . import config, plugins
 from .discovery import Discovery
 from .errors import ConfigurationError
 from .peer import Peer
@@ -64,7 +65,8 @@ class Node:
     def online(self, timeout_ms: float | None = None, **headers: Any) -> None:
         """Bind every port, advertise their headers and ``headers`` through a new Peer, then connect.
 
-        Connects by name wait at most ``timeout_ms`` in all (see :meth:`Port.online`).
+        Connects by name wait at most ``timeout_ms`` in all (default ``$ZIO_RESOLVE_TIMEOUT_MS``
+        or 5000 ms) for nodes not seen yet; they are connected whenever they appear.
         """
         if self.peer is not None:
             log.debug("node %s already online", self.nick)
@@ -78,8 +80,11 @@ class Node:
                     port.hostname = host
                 advertised.update(port.do_binds())
             self.peer = Peer(self.nick, discovery=backend, **advertised)
+            if timeout_ms is None:
+                timeout_ms = config.resolve_timeout_ms()
+            deadline = time.monotonic() + max(0.0, timeout_ms) / 1000.0
             for port in self.ports.values():
-                port.online(self.peer, timeout_ms)
+                port.online(self.peer, max(0.0, deadline - time.monotonic()) * 1000.0)
         except BaseException:
             self.offline()
             raise
