@@ -110,3 +110,13 @@ def beacon_port(monkeypatch):
     port = random.randint(20000, 40000)
     monkeypatch.setenv("ZIO_BEACON_PORT", str(port))
     return port
+
+
+@pytest.fixture(params=["beacon", "mdns"])
+def discovery(request, monkeypatch, beacon_port):
+    """Run the test once per built-in backend, on loopback; subprocesses inherit the choice."""
+    if request.param == "mdns":
+        pytest.importorskip("zeroconf")
+    monkeypatch.setenv("ZIO_DISCOVERY", request.param)
+    monkeypatch.setenv("ZIO_INTERFACE", "localhost")
+    return request.param

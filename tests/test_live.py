@@ -13,7 +13,7 @@ import zmq
 
 import zio
 
-pytestmark = [pytest.mark.needs_netns, pytest.mark.usefixtures("beacon_port")]
+pytestmark = [pytest.mark.needs_netns, pytest.mark.usefixtures("discovery")]
 
 NODE_PROC = os.path.join(os.path.dirname(__file__), "node_proc.py")
 

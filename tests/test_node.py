@@ -6,7 +6,7 @@ import zmq
 
 import zio
 
-pytestmark = [pytest.mark.needs_netns, pytest.mark.usefixtures("beacon_port")]
+pytestmark = [pytest.mark.needs_netns, pytest.mark.usefixtures("discovery")]
 
 
 def test_client_server_by_name_with_label_object():

@@ -1,7 +1,7 @@
 """Settings read from the environment, in one place so that they are documented once.
 
 =========================  ==========================================================
-``ZIO_DISCOVERY``          backend used when none is given (default ``beacon``)
+``ZIO_DISCOVERY``          backend used when none is given: ``beacon`` (default), ``mdns``, a plugin's
 ``ZIO_INTERFACE``          interface name (``eth0``) or IPv4 address discovery uses
 ``ZIO_BEACON_PORT``        UDP port of the ZRE beacon (default 5670)
 ``ZIO_RESOLVE_TIMEOUT_MS`` how long ``Port.online()`` waits for named nodes (default 5000)

@@ -1,0 +1,228 @@
+"""The "mdns" backend proper: python-zeroconf advertises and browses, the liveness engine watches.
+
+This module imports zeroconf at the top; :mod:`zio_plugins.mdns` imports it only when a
+user picks the backend, so zio works without the extra installed.
+"""
+from __future__ import annotations
+
+import asyncio
+import atexit
+import ipaddress
+import logging
+import re
+import threading
+import uuid as uuidlib
+from typing import Any, Mapping
+
+from zeroconf import IPVersion, ServiceBrowser, ServiceInfo, Zeroconf
+
+from zio.discovery import Discovery, Reporter
+from zio.errors import ConfigurationError, DiscoveryError, MalformedError
+from zio.interfaces import Interface, select_interface
+
+from . import txt
+from .liveness import Engine, Timing
+
+log = logging.getLogger(__name__)
+
+SERVICE_TYPE = "_zio._tcp.local."
+MAX_LABEL = 63
+SHORT_UUID = 12  # hex digits of the UUID in the instance name
+RESOLVE_TIMEOUT_MS = 1500
+REGISTER_TIMEOUT_S = 5.0
+
+
+def instance_label(nickname: str, uuid: uuidlib.UUID) -> str:
+    """The DNS-SD instance name of a peer: its nickname (letters, digits, '-') plus a short UUID."""
+    nick = re.sub(r"[^A-Za-z0-9]+", "-", nickname).strip("-") or "zio"
+    suffix = "-" + uuid.hex[:SHORT_UUID]
+    return nick[: MAX_LABEL - len(suffix)].rstrip("-") + suffix
+
+
+class _Listener:
+    """zeroconf's ServiceListener: runs in zeroconf's browser thread, only posts to the engine."""
+
+    def __init__(self, backend: "MdnsDiscovery"):
+        self.backend = backend
+        self.warned: set[tuple[str, bytes]] = set()
+
+    def add_service(self, zc: Zeroconf, type_: str, name: str) -> None:
+        """A service of our type appeared."""
+        self._resolve(zc, type_, name)
+
+    def update_service(self, zc: Zeroconf, type_: str, name: str) -> None:
+        """A service of our type changed or was refreshed."""
+        self._resolve(zc, type_, name)
+
+    def remove_service(self, zc: Zeroconf, type_: str, name: str) -> None:
+        """A service of our type said goodbye or expired."""
+        engine = self.backend.engine
+        if engine is not None:
+            engine.lose(name)
+
+    def _resolve(self, zc: Zeroconf, type_: str, name: str) -> None:
+        engine = self.backend.engine
+        if engine is None or name == self.backend.service_name:
+            return
+        try:
+            info = ServiceInfo(type_, name)
+            if not info.request(zc, RESOLVE_TIMEOUT_MS):
+                log.debug("mdns: %s did not resolve within %d ms", name, RESOLVE_TIMEOUT_MS)
+                return
+            record = txt.decode(info.properties)
+            self.backend.check_range(record)
+        except MalformedError as err:
+            key = (name, bytes(info.text or b""))
+            if key not in self.warned:
+                if len(self.warned) >= 1000:
+                    self.warned.clear()  # bounded, whatever a noisy network sends
+                self.warned.add(key)
+                log.warning("mdns: dropped the record of %r: %s", name, err)
+            engine.lose(name)
+            return
+        except Exception:  # never let a record break zeroconf's thread
+            log.exception("mdns: failed to handle the record of %r", name)
+            return
+        engine.see(name, record)
+
+
+class MdnsDiscovery(Discovery):
+    """Discovery by DNS-SD over mDNS (python-zeroconf), with liveness over ZeroMQ."""
+
+    name = "mdns"
+
+    def __init__(
+        self,
+        interface: str | None = None,
+        heartbeat: float = 1.0,
+        expired: float = 3.0,
+    ):
+        self.interface: Interface = select_interface(interface)
+        if not 0 < heartbeat < expired:
+            raise ConfigurationError(f"mdns timing needs 0 < heartbeat < expired, got {heartbeat}, {expired}")
+        self.timing = Timing(heartbeat=heartbeat, expired=expired)
+        self.engine: Engine | None = None
+        self.zeroconf: Zeroconf | None = None
+        self.browser: ServiceBrowser | None = None
+        self.info: ServiceInfo | None = None
+        self.service_name: str | None = None
+        self._announcing: Any = None
+        self._lock = threading.Lock()
+        self._started = False
+        self._stopped = False
+
+    @property
+    def bind_host(self) -> str:
+        """Ports bind on the discovery interface's address, where peers can reach them."""
+        return self.interface.address
+
+    def check_range(self, record: txt.PeerRecord) -> None:
+        """Raise MalformedError when a peer's liveness address is not on our interface's network."""
+        host, _, port = record.live[len("tcp://"):].rpartition(":")
+        try:
+            address = ipaddress.IPv4Address(host)
+            if not 0 < int(port) < 65536:
+                raise ValueError(port)
+        except ValueError:
+            raise MalformedError(f"liveness endpoint {record.live!r} is not tcp://<IPv4>:<port>") from None
+        if address not in self.interface.network:
+            raise MalformedError(f"liveness endpoint {record.live} is not on {self.interface.network}")
+
+    # -- life cycle ---------------------------------------------------------------------
+    def start(self, uuid: uuidlib.UUID, nickname: str, headers: Mapping[str, str], report: Reporter) -> None:
+        """Bind the liveness socket, register our service (no probing) and browse for others."""
+        with self._lock:
+            if self._started:
+                raise ConfigurationError("an mdns backend object serves one Peer; make a new one")
+            self._started = True
+        address = self.interface.address
+        # validate the headers before opening anything
+        txt.encode(txt.PeerRecord(uuid, nickname, f"tcp://{address}:65535", dict(headers)))
+        self.engine = Engine(uuid, nickname, address, report, self.timing)
+        label = instance_label(nickname, uuid)
+        self.service_name = f"{label}.{SERVICE_TYPE}"
+        record = txt.PeerRecord(uuid, nickname, self.engine.endpoint, dict(headers))
+        self.info = ServiceInfo(
+            SERVICE_TYPE,
+            self.service_name,
+            port=self.engine.port,
+            properties=txt.encode_properties(record),
+            server=f"zio-{uuid.hex}.local.",
+            parsed_addresses=[address],
+        )
+        try:
+            self.engine.start()
+            self.zeroconf = Zeroconf(interfaces=[address], ip_version=IPVersion.V4Only)
+            self._register()
+            self.browser = ServiceBrowser(self.zeroconf, SERVICE_TYPE, _Listener(self))
+        except Exception as err:
+            self.stop()
+            if isinstance(err, (ConfigurationError, DiscoveryError)):
+                raise
+            raise DiscoveryError(f"mdns discovery cannot start on {self.interface}: {err}") from err
+        atexit.register(self.stop)
+        log.info(
+            "mdns discovery for %s on %s (%s) as %r, liveness %s",
+            nickname, self.interface.name, address, self.service_name, self.engine.endpoint,
+        )
+
+    def _register(self) -> None:
+        """Register without probing and return once the first announcement is queued."""
+        zc, info = self.zeroconf, self.info
+        assert zc is not None and zc.loop is not None and info is not None
+        coro = zc.async_register_service(info, cooperating_responders=True)
+        future = asyncio.run_coroutine_threadsafe(coro, zc.loop)
+        # the announcements go on in zeroconf's loop; keep their task to cancel it at stop
+        self._announcing = future.result(REGISTER_TIMEOUT_S)
+
+    def _goodbye(self) -> None:
+        """Send one goodbye packet for our service (TTL 0), from zeroconf's loop."""
+        zc = self.zeroconf
+        if zc is None or zc.loop is None or not zc.loop.is_running():
+            return
+
+        async def send() -> None:
+            if self._announcing is not None:
+                self._announcing.cancel()  # no announcement may follow the goodbye
+            out = zc.generate_unregister_all_services()
+            if out is not None:
+                zc.async_send(out)
+
+        try:
+            asyncio.run_coroutine_threadsafe(send(), zc.loop).result(REGISTER_TIMEOUT_S)
+        except Exception as err:  # stopping must not fail
+            log.warning("mdns: goodbye not sent: %s", err)
+
+    def stop(self) -> None:
+        """Say goodbye (mDNS goodbye and closed liveness socket), then close everything; idempotent."""
+        with self._lock:
+            if self._stopped or not self._started:
+                self._stopped = True
+                return
+            self._stopped = True
+        atexit.unregister(self.stop)
+        self._goodbye()
+        if self.engine is not None:
+            self.engine.stop()
+        if self.zeroconf is not None:
+            try:
+                self.zeroconf.close()
+            except Exception as err:
+                log.warning("mdns: closing zeroconf failed: %s", err)
+
+    def describe(self) -> dict[str, Any]:
+        """Where this backend talks."""
+        facts: dict[str, Any] = {
+            "backend": self.name,
+            "interface": self.interface.name,
+            "address": self.interface.address,
+            "service_type": SERVICE_TYPE,
+        }
+        if self.service_name is not None:
+            facts["service"] = self.service_name
+        if self.engine is not None:
+            facts["liveness"] = self.engine.endpoint
+        return facts
+
+
+__all__ = ["MdnsDiscovery", "SERVICE_TYPE", "instance_label"]
