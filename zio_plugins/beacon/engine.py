@@ -11,6 +11,7 @@ Liveness is faster than Zyre's without more idle traffic:
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import os
 import socket
@@ -81,6 +82,9 @@ class Engine:
         self.beacon_port = beacon_port
         self.timing = timing
         self.remotes: dict[uuidlib.UUID, _Remote] = {}
+        # validate our own HELLO before anything is opened, so bad names or headers fail in
+        # start() and leave no socket behind (the endpoint is not known yet: any will do)
+        wire.encode_message(wire.Hello(1, "tcp://0.0.0.0:0", (), 0, nickname, self.headers))
         self.ctx = zmq.Context()
         self.inbox = self.ctx.socket(zmq.ROUTER)
         self.inbox.setsockopt(zmq.LINGER, 0)
@@ -94,11 +98,11 @@ class Engine:
             raise DiscoveryError(f"beacon discovery cannot start on {interface}: {err}") from err
         self.endpoint = self.inbox.getsockopt_string(zmq.LAST_ENDPOINT)
         self.mailbox_port = int(self.endpoint.rsplit(":", 1)[1])
-        # validate our own HELLO now, so bad headers fail in start(), not in the thread
-        wire.encode_message(self._hello(1))
         self._stop_r, self._stop_w = os.pipe()
         self._thread = threading.Thread(target=self._run, name=f"zio-beacon-{nickname}", daemon=True)
         self._stopped = False
+        self._stopped_from_inside = False  # stop() ran in the engine's thread: it closes the pipe
+        self._monitor_ids = itertools.count()  # makes every monitor's inproc address new
 
     # -- sockets ---------------------------------------------------------------------
     def _open_udp(self) -> tuple[socket.socket, socket.socket]:
@@ -141,10 +145,18 @@ class Engine:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Ask the thread to say goodbye and close everything; idempotent."""
+        """Ask the thread to say goodbye and close everything; idempotent.
+
+        Called from the engine's own thread (a peer-event listener that stops its Peer),
+        it cannot wait for that thread: it only asks, and the loop says goodbye and closes
+        everything as soon as the current event has been handled.
+        """
         if self._stopped:
             return
         self._stopped = True
+        if threading.current_thread() is self._thread:
+            self._stopped_from_inside = True
+            return
         if self._thread.is_alive():
             os.write(self._stop_w, b"x")
             self._thread.join(timeout)
@@ -163,7 +175,8 @@ class Engine:
         self.recv_udp.close()
         self.send_udp.close()
         self.inbox.close(0)
-        self.ctx.term()
+        # destroy, not term: a socket left open by mistake must not hang stop() forever
+        self.ctx.destroy(linger=0)
 
     # -- the loop ---------------------------------------------------------------------
     def _run(self) -> None:
@@ -188,12 +201,22 @@ class Engine:
                 if self._stop_r in ready:
                     break
                 for sock in ready:
+                    if self._stopped:
+                        break
+                    if isinstance(sock, zmq.Socket) and sock.closed:
+                        continue  # the monitor of a peer forgotten earlier in this round
                     self._dispatch(sock)
+                if self._stopped:
+                    break
         except Exception:
             log.exception("beacon engine of %s failed; leaving the network", self.nickname)
         finally:
             self._beacon(0)
             self._close()
+            if self._stopped_from_inside:
+                # stop() returned without waiting for us, and will never touch the pipe again
+                os.close(self._stop_r)
+                os.close(self._stop_w)
 
     def _dispatch(self, sock: object) -> None:
         """Handle one ready socket; network input never raises out of here."""
@@ -238,17 +261,31 @@ class Engine:
                 remote.last_seen = time.monotonic()
 
     # -- remotes -------------------------------------------------------------------------
-    def _meet(self, uuid: uuidlib.UUID, endpoint: str) -> _Remote:
-        """Open an outbox to a new peer and greet it."""
-        outbox = self.ctx.socket(zmq.DEALER)
-        outbox.setsockopt(zmq.LINGER, 0)
-        outbox.setsockopt(zmq.ROUTING_ID, wire.routing_id_for(self.uuid))
-        outbox.setsockopt(zmq.SNDHWM, 1000)
-        monitor_address = f"inproc://zio-monitor-{uuid.hex}-{id(outbox):x}"
-        outbox.monitor(monitor_address, zmq.EVENT_DISCONNECTED)
-        monitor = self.ctx.socket(zmq.PAIR)
-        monitor.setsockopt(zmq.LINGER, 0)
-        monitor.connect(monitor_address)
+    def _meet(self, uuid: uuidlib.UUID, endpoint: str) -> _Remote | None:
+        """Open an outbox to a new peer and greet it; None if the sockets for it cannot be had.
+
+        A peer costs three ZeroMQ sockets (its outbox, the outbox's monitor and our end of
+        it) and a context holds 1023: past about 340 peers, newcomers are logged and
+        dropped (they are met at a later beacon if room was made), never fatal.
+        """
+        outbox = monitor = None
+        try:
+            outbox = self.ctx.socket(zmq.DEALER)
+            outbox.setsockopt(zmq.LINGER, 0)
+            outbox.setsockopt(zmq.ROUTING_ID, wire.routing_id_for(self.uuid))
+            outbox.setsockopt(zmq.SNDHWM, 1000)
+            # a new address every time: the one of a monitor just closed may still be bound
+            monitor_address = f"inproc://zio-monitor-{uuid.hex}-{next(self._monitor_ids)}"
+            outbox.monitor(monitor_address, zmq.EVENT_DISCONNECTED)
+            monitor = self.ctx.socket(zmq.PAIR)
+            monitor.setsockopt(zmq.LINGER, 0)
+            monitor.connect(monitor_address)
+        except zmq.ZMQError as err:
+            log.warning("%s cannot open a mailbox to peer %s now: %s", self.nickname, uuid, err)
+            for sock in (monitor, outbox):
+                if sock is not None:
+                    sock.close(0)
+            return None
         try:
             outbox.connect(endpoint)
         except zmq.ZMQError as err:
@@ -318,6 +355,9 @@ class Engine:
         if len(frames) < 2:
             raise MalformedError(f"mailbox message of {len(frames)} frame(s)")
         sender = wire.uuid_from_routing_id(frames[0])
+        if sender == self.uuid:
+            # only an impostor, or our own outbox lured to our inbox, writes in our name
+            raise MalformedError("mail in our own name: a peer never meets itself")
         msg = wire.decode_message(frames[1:])
         remote = self.remotes.get(sender)
         if isinstance(msg, wire.Hello):
@@ -347,6 +387,8 @@ class Engine:
             remote = None
         if remote is None:
             remote = self._meet(sender, hello.endpoint)
+            if remote is None:
+                return
         remote.name = hello.name
         remote.headers = dict(hello.headers)
         remote.groups = set(hello.groups)
