@@ -33,6 +33,10 @@ from . import wire
 log = logging.getLogger(__name__)
 
 
+#: ZeroMQ sockets one engine may open (libzmq's default is 1023: about 340 peers).
+MAX_SOCKETS = 8192
+
+
 @dataclass(frozen=True)
 class Timing:
     """The engine's clock settings, in seconds."""
@@ -86,6 +90,7 @@ class Engine:
         # start() and leave no socket behind (the endpoint is not known yet: any will do)
         wire.encode_message(wire.Hello(1, "tcp://0.0.0.0:0", (), 0, nickname, self.headers))
         self.ctx = zmq.Context()
+        self.ctx.max_sockets = MAX_SOCKETS  # three sockets per remote peer
         self.inbox = self.ctx.socket(zmq.ROUTER)
         self.inbox.setsockopt(zmq.LINGER, 0)
         self.inbox.setsockopt(zmq.ROUTER_HANDOVER, 1)
@@ -101,6 +106,7 @@ class Engine:
         self._stop_r, self._stop_w = os.pipe()
         self._thread = threading.Thread(target=self._run, name=f"zio-beacon-{nickname}", daemon=True)
         self._stopped = False
+        self._stop_lock = threading.Lock()
         self._stopped_from_inside = False  # stop() ran in the engine's thread: it closes the pipe
         self._monitor_ids = itertools.count()  # makes every monitor's inproc address new
 
@@ -151,9 +157,10 @@ class Engine:
         it cannot wait for that thread: it only asks, and the loop says goodbye and closes
         everything as soon as the current event has been handled.
         """
-        if self._stopped:
-            return
-        self._stopped = True
+        with self._stop_lock:
+            if self._stopped:
+                return
+            self._stopped = True
         if threading.current_thread() is self._thread:
             self._stopped_from_inside = True
             return
@@ -169,9 +176,9 @@ class Engine:
         os.close(self._stop_w)
 
     def _close(self) -> None:
+        # every peer we reported leaves with us, so that nobody keeps connecting to it
         for remote in list(self.remotes.values()):
-            self._drop_sockets(remote)
-        self.remotes.clear()
+            self._forget(remote, "this engine stopped")
         self.recv_udp.close()
         self.send_udp.close()
         self.inbox.close(0)
