@@ -61,6 +61,12 @@ _PREFIX_MAGIC = b"ZIO"
 _PREFIX_MIN_SIZE = 8  # "ZIO" + level digit + 4 bytes of form
 _FORM_SIZE = 4
 _DEFAULT_FORM = " " * _FORM_SIZE
+#: Parsed prefixes by their wire bytes (prefixes repeat: one form and label per stream).
+#: Only valid prefixes of at most _PREFIX_CACHE_BYTES are kept, at most _PREFIX_CACHE_SIZE.
+_PREFIX_CACHE: dict[bytes, tuple[Any, str, str]] = {}
+_PREFIX_CACHE_SIZE = 256
+_PREFIX_CACHE_BYTES = 512
+_new = object.__new__
 
 
 class MessageLevel(enum.IntEnum):
@@ -75,6 +81,9 @@ class MessageLevel(enum.IntEnum):
     warning = 6
     error = 7
     fatal = 8
+
+
+_LEVELS: tuple[MessageLevel, ...] = tuple(MessageLevel)
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,7 +181,8 @@ class PrefixHeader:
     raise :class:`ConfigurationError`, bad wire bytes :class:`MalformedError`.
     """
 
-    __slots__ = ("_level", "_form", "_label")
+    # _wire caches the wire bytes; None when a field changed since they were made
+    __slots__ = ("_level", "_form", "_label", "_wire")
 
     def __init__(
         self,
@@ -184,6 +194,7 @@ class PrefixHeader:
         self._level = MessageLevel.undefined
         self._form = _DEFAULT_FORM
         self._label = ""
+        self._wire: bytes | None = None
         keywords_given = level != 0 or form != _DEFAULT_FORM or label != ""
         if not args and not keywords_given:
             return
@@ -210,6 +221,7 @@ class PrefixHeader:
         """Fill the fields from another header, its text, or its wire bytes."""
         if isinstance(source, PrefixHeader):
             self._level, self._form, self._label = source._level, source._form, source._label
+            self._wire = source._wire
         elif isinstance(source, str):
             self._fromstring(source)
         else:
@@ -234,6 +246,12 @@ class PrefixHeader:
 
     def _frombytes(self, data: bytes) -> None:
         """Parse wire bytes, raising MalformedError on anything wrong."""
+        self._level, self._form, self._label = _parse_prefix(data)
+        self._wire = data
+
+    @staticmethod
+    def _parse(data: bytes) -> tuple[MessageLevel, str, str]:
+        """Validate and split wire bytes into (level, form, label); MalformedError if invalid."""
         if len(data) < _PREFIX_MIN_SIZE:
             raise MalformedError(
                 f"prefix header too short: {len(data)} bytes, need at least {_PREFIX_MIN_SIZE}"
@@ -251,9 +269,7 @@ class PrefixHeader:
             label = data[8:].decode("utf-8")
         except UnicodeDecodeError as err:
             raise MalformedError(f"prefix header label is not valid UTF-8: {err}") from None
-        self._level = MessageLevel(digit - 0x30)
-        self._form = form
-        self._label = label
+        return _LEVELS[digit - 0x30], form, label
 
     @classmethod
     def frombytes(cls, data: BytesLike) -> PrefixHeader:
@@ -274,6 +290,7 @@ class PrefixHeader:
     @level.setter
     def level(self, value: int | MessageLevel) -> None:
         self._level = _check_level(value)
+        self._wire = None
 
     @property
     def form(self) -> str:
@@ -283,6 +300,7 @@ class PrefixHeader:
     @form.setter
     def form(self, value: str) -> None:
         self._form = _check_form(value)
+        self._wire = None
 
     @property
     def label(self) -> str:
@@ -292,11 +310,15 @@ class PrefixHeader:
     @label.setter
     def label(self, value: str) -> None:
         self._label = _check_label(value)
+        self._wire = None
 
     def __bytes__(self) -> bytes:
         """The wire form: ``b"ZIO"`` + level digit + form + UTF-8 label."""
-        form = self._form.encode("ascii")
-        return b"ZIO%d%s%s" % (self._level, form, self._label.encode("utf-8"))
+        wire = self._wire
+        if wire is None:
+            form = self._form.encode("ascii")
+            wire = self._wire = b"ZIO%d%s%s" % (self._level, form, self._label.encode("utf-8"))
+        return wire
 
     def __str__(self) -> str:
         """The text form, e.g. ``"ZIO4TEXThello"``."""
@@ -318,6 +340,31 @@ class PrefixHeader:
     __hash__ = None  # type: ignore[assignment]  # mutable
 
 
+def _parse_prefix(data: bytes) -> tuple[MessageLevel, str, str]:
+    """``PrefixHeader._parse`` with a small cache of the prefixes already seen valid."""
+    fields = _PREFIX_CACHE.get(data)
+    if fields is None:
+        fields = PrefixHeader._parse(data)
+        if len(data) <= _PREFIX_CACHE_BYTES:
+            if len(_PREFIX_CACHE) >= _PREFIX_CACHE_SIZE:
+                _PREFIX_CACHE.clear()
+            _PREFIX_CACHE[data] = fields
+    return fields
+
+
+def _prefix_from_wire(data: Any) -> PrefixHeader:
+    """A PrefixHeader from received wire bytes (MalformedError if invalid), without __init__."""
+    if type(data) is not bytes:
+        try:
+            data = _to_bytes(data)
+        except TypeError as err:
+            raise MalformedError(f"prefix header must be bytes-like: {err}") from None
+    header = _new(PrefixHeader)
+    header._level, header._form, header._label = _parse_prefix(data)
+    header._wire = data
+    return header
+
+
 # --------------------------------------------------------------------------------------------
 # coord header
 
@@ -330,7 +377,8 @@ class CoordHeader:
     :class:`ConfigurationError`, wire bytes of the wrong size :class:`MalformedError`.
     """
 
-    __slots__ = ("_origin", "_granule", "_seqno")
+    # _wire caches the wire bytes; None when a field changed since they were made
+    __slots__ = ("_origin", "_granule", "_seqno", "_wire")
 
     SIZE = _COORD.size
 
@@ -338,6 +386,7 @@ class CoordHeader:
         self._origin = 0
         self._granule = 0
         self._seqno = 0
+        self._wire: bytes | None = None
         keywords_given = origin != 0 or granule != 0 or seqno != 0
         if not args and not keywords_given:
             return
@@ -347,6 +396,7 @@ class CoordHeader:
             source = args[0]
             if isinstance(source, CoordHeader):
                 self._origin, self._granule, self._seqno = source.astuple()
+                self._wire = source._wire
                 return
             try:
                 data = _to_bytes(source)
@@ -375,6 +425,7 @@ class CoordHeader:
                 f"coord header must be exactly {_COORD.size} bytes, got {len(data)}"
             )
         self._origin, self._granule, self._seqno = _COORD.unpack(data)
+        self._wire = data
 
     @classmethod
     def frombytes(cls, data: BytesLike) -> CoordHeader:
@@ -395,6 +446,7 @@ class CoordHeader:
     @origin.setter
     def origin(self, value: int) -> None:
         self._origin = _check_uint64("origin", value)
+        self._wire = None
 
     @property
     def granule(self) -> int:
@@ -404,6 +456,7 @@ class CoordHeader:
     @granule.setter
     def granule(self, value: int) -> None:
         self._granule = _check_uint64("granule", value)
+        self._wire = None
 
     @property
     def seqno(self) -> int:
@@ -413,6 +466,7 @@ class CoordHeader:
     @seqno.setter
     def seqno(self, value: int) -> None:
         self._seqno = _check_uint64("seqno", value)
+        self._wire = None
 
     def astuple(self) -> tuple[int, int, int]:
         """Return ``(origin, granule, seqno)``."""
@@ -420,10 +474,13 @@ class CoordHeader:
 
     def __bytes__(self) -> bytes:
         """The 24-byte wire form."""
-        try:
-            return _COORD.pack(self._origin, self._granule, self._seqno)
-        except struct.error as err:  # only reachable if the slots were bypassed
-            raise ConfigurationError(f"coord header values do not fit uint64: {err}") from None
+        wire = self._wire
+        if wire is None:
+            try:
+                wire = self._wire = _COORD.pack(self._origin, self._granule, self._seqno)
+            except struct.error as err:  # only reachable if the slots were bypassed
+                raise ConfigurationError(f"coord header values do not fit uint64: {err}") from None
+        return wire
 
     def __str__(self) -> str:
         """Text form ``[0x<origin>,<granule>,<seqno>]``."""
@@ -440,6 +497,25 @@ class CoordHeader:
         return self.astuple() == other.astuple()
 
     __hash__ = None  # type: ignore[assignment]  # mutable
+
+
+_COORD_SIZE = _COORD.size
+_unpack_coord = _COORD.unpack
+
+
+def _coord_from_wire(data: Any) -> CoordHeader:
+    """A CoordHeader from received wire bytes (MalformedError if invalid), without __init__."""
+    if type(data) is not bytes:
+        try:
+            data = _to_bytes(data)
+        except TypeError as err:
+            raise MalformedError(f"coord header must be bytes-like: {err}") from None
+    if len(data) != _COORD_SIZE:
+        raise MalformedError(f"coord header must be exactly {_COORD_SIZE} bytes, got {len(data)}")
+    header = _new(CoordHeader)
+    header._origin, header._granule, header._seqno = _unpack_coord(data)
+    header._wire = data
+    return header
 
 
 # --------------------------------------------------------------------------------------------
@@ -480,6 +556,12 @@ def decode_parts(data: BytesLike) -> list[bytes]:
     is not followed by 4 length bytes, or when a long length is not canonical (below 255), so
     that a successful decode always re-encodes to the same bytes.
     """
+    return _decode_parts(data, None)
+
+
+def _decode_parts(data: BytesLike, views_from: int | None) -> list[Any]:
+    """:func:`decode_parts`; parts of ``views_from`` bytes or more (if not None) are returned
+    as memoryviews into ``data`` instead of copies."""
     try:
         view = _buffer(data)
     except TypeError as err:
@@ -510,7 +592,10 @@ def decode_parts(data: BytesLike) -> list[bytes]:
                 f"truncated encoded message: part {len(parts)} claims {size} bytes "
                 f"but only {total - pos} remain"
             )
-        append(view[pos:end].tobytes())
+        if views_from is not None and size >= views_from:
+            append(view[pos:end])
+        else:
+            append(view[pos:end].tobytes())
         pos = end
     return parts
 
@@ -759,7 +844,13 @@ class Message:
 
     def toparts(self) -> list[Any]:
         """Return ``[bytes(prefix), bytes(coord), *payload]``, ready for send_multipart."""
-        return [bytes(self._prefix), bytes(self._coord), *self._payload]
+        prefix = self._prefix._wire
+        if prefix is None:
+            prefix = self._prefix.__bytes__()
+        coord = self._coord._wire
+        if coord is None:
+            coord = self._coord.__bytes__()
+        return [prefix, coord, *self._payload]
 
     def fromparts(self, parts: Sequence[Any]) -> None:
         """Set prefix, coord and payload from ``[prefix, coord, *payload]`` (bytes-like parts).
@@ -772,13 +863,31 @@ class Message:
             raise MalformedError(
                 f"a ZIO message needs at least 2 parts (prefix, coord), got {len(parts)}"
             )
-        prefix = PrefixHeader.frombytes(parts[0])
-        coord = CoordHeader.frombytes(parts[1])
+        prefix = _prefix_from_wire(parts[0])
+        coord = _coord_from_wire(parts[1])
         try:
-            payload = [_to_part(part) for part in parts[2:]]
+            payload = [part if type(part) is bytes else _to_part(part) for part in parts[2:]]
         except ConfigurationError as err:
             raise MalformedError(str(err)) from None
         self._prefix, self._coord, self._payload = prefix, coord, payload
+
+    @classmethod
+    def _fromwire(cls, parts: Sequence[Any], routing_id: int | bytes = 0) -> Message:
+        """A message from parts a socket delivered: what ``Message(parts=parts,
+        routing_id=routing_id)`` makes, faster. For trusted callers (zio.Port): the parts
+        must be a list of buffers (bytes, or memoryviews of byte buffers: kept as they
+        are), the routing id a valid int or bytes. MalformedError as in :meth:`fromparts`.
+        """
+        if len(parts) < 2:
+            raise MalformedError(
+                f"a ZIO message needs at least 2 parts (prefix, coord), got {len(parts)}"
+            )
+        msg = _new(cls)
+        msg._prefix = _prefix_from_wire(parts[0])
+        msg._coord = _coord_from_wire(parts[1])
+        msg._payload = parts[2:]
+        msg._routing_id = routing_id
+        return msg
 
     def encode(self) -> bytes:
         """Return the single-buffer encoding of the parts (see :func:`encode_parts`)."""

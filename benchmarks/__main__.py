@@ -1,0 +1,149 @@
+"""``python -m benchmarks [--quick] [--json PATH] [--only SECTION ...]``: the DESIGN.md targets.
+
+The process first moves itself into a private network namespace (loopback only, multicast
+routed to ``lo``), before any thread or socket exists: nothing it or its children send can
+leave the machine. If that fails, the discovery sections are refused (the throughput and
+codec sections only use TCP on 127.0.0.1 and still run).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SECTIONS = ["throughput", "codec", "discovery", "exits", "convergence"]
+
+
+def _isolate() -> tuple[bool, str, object]:
+    """Enter a private network namespace (tests/netns.py); return (ok, why not, netns module)."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    try:
+        import netns  # tests/netns.py: only the standard library
+    except ImportError as err:
+        return False, f"tests/netns.py not importable: {err}", None
+    try:
+        ok = netns.enter()
+    except Exception as err:  # IsolationError and anything unexpected: refuse discovery
+        return False, f"isolation failed: {err}", netns
+    if not ok:
+        return False, netns.not_isolated_reason(), netns
+    import socket
+
+    names = sorted(name for _, name in socket.if_nameindex())
+    if names != ["lo"]:
+        return False, f"namespace is not private: interfaces {names}", netns
+    return True, "", netns
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="shorter runs (about 2 minutes)")
+    parser.add_argument("--json", metavar="PATH", help="also write every figure as JSON here")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    args = parser.parse_args(argv)
+    sections = args.only or SECTIONS
+
+    isolated, why, netns = _isolate()  # before zmq, zio or any thread
+
+    from . import report  # noqa: E402  (imports zio and zmq)
+
+    started = time.monotonic()
+    run = report.Run(quick=args.quick, isolated=isolated, isolation_note=why)
+    if isolated:
+        run.note(f"isolated: private network namespace ({netns.isolation_mode()})")
+    else:
+        run.note(f"NOT isolated ({why}): discovery benchmarks refused")
+
+    from . import procs
+    import tempfile
+
+    procs.STDERR_LOG = os.path.join(tempfile.mkdtemp(prefix="zio-bench-"), "children-stderr.log")
+
+    def progress(msg: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f} s] {msg}", file=sys.stderr, flush=True)
+
+    if "throughput" in sections:
+        from . import throughput
+
+        progress("throughput: zio Port vs raw pyzmq")
+        run.throughput = throughput.run(args.quick)
+    if "codec" in sections:
+        from . import codec
+
+        progress("codec: Message encode/decode")
+        run.codec = codec.run(args.quick)
+    discovery_wanted = any(s in sections for s in ("discovery", "exits", "convergence"))
+    if discovery_wanted and not isolated:
+        progress("discovery sections refused: not isolated")
+    elif discovery_wanted:
+        _discovery(run, sections, args.quick, netns, progress)
+    tracebacks = procs.child_tracebacks()
+    if tracebacks:
+        run.note(f"child processes logged {tracebacks} traceback(s): {procs.STDERR_LOG}")
+    run.elapsed = time.monotonic() - started
+    progress(f"done in {run.elapsed:.0f} s")
+    print(run.table())
+    if args.json:
+        run.write_json(args.json)
+        progress(f"wrote {args.json}")
+    return 0
+
+
+def _discovery(run, sections, quick, netns, progress) -> None:
+    from . import convergence, discovery
+
+    kinds = {}
+    for kind in ("beacon", "pyre", "mdns", "zeroconf"):
+        ok, why = discovery.available(kind)
+        kinds[kind] = ok
+        if not ok:
+            run.missing[kind] = why
+            progress(f"{kind}: not available ({why})")
+    if "discovery" in sections:
+        for kind in ("beacon", "pyre", "mdns", "zeroconf"):
+            if not kinds[kind]:
+                continue
+            slow = kind in ("mdns", "zeroconf")
+            reps = (2 if quick else 3) if slow else (3 if quick else 7)
+            progress(f"discovery: enter/leave, {kind} x{reps}")
+            try:
+                run.enter_leave[kind] = discovery.enter_leave(
+                    kind, reps, enter_timeout=10.0 if slow else 5.0, leave_cap=3.0 if quick else 5.0)
+            except Exception as err:  # noqa: BLE001 - report and go on
+                run.errors[f"enter_leave {kind}"] = repr(err)
+    if "exits" in sections:
+        cap = 6.0 if quick else 40.0
+        kill = [k for k in ("beacon", "pyre", "mdns", "zeroconf") if kinds[k]]
+        cut = [k for k in ("beacon", "pyre", "mdns") if kinds[k]]
+        ok, why = netns.lan_supported()
+        if not ok:
+            run.missing["lan"] = why
+            cut = []
+        progress(f"exits: kill {kill}, cable cut {cut} side by side, cap {cap:.0f} s")
+
+        def lan_factory(n):
+            return netns.Lan(n, subnet="10.79.0").start()
+
+        try:
+            run.exits = discovery.exits(kill, cut, cap, lan_factory, prepare_timeout=15.0)
+            run.exit_cap = cap
+        except Exception as err:  # noqa: BLE001
+            run.errors["exits"] = repr(err)
+    if "convergence" in sections:
+        sizes = [10, 100] if quick else [10, 50, 100]
+        window, settle, cap = (2.0, 0.5, 20.0) if quick else (5.0, 1.0, 30.0)
+        for kind in ("beacon", "pyre"):
+            if not kinds[kind]:
+                continue
+            for n in sizes:
+                progress(f"convergence: {kind}, {n} nodes")
+                try:
+                    run.convergence.append(convergence.converge(kind, n, cap, settle, window))
+                except Exception as err:  # noqa: BLE001
+                    run.errors[f"convergence {kind} {n}"] = repr(err)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

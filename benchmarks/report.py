@@ -1,0 +1,206 @@
+"""The results of one run: a Markdown table (targets beside anchors) and a JSON dump."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import zmq
+
+import zio
+
+
+def rate(v: float | None) -> str:
+    if v is None:
+        return "—"
+    return f"{v / 1000:.1f} k msg/s"
+
+
+def dur(v: float | None, cap: float | None = None) -> str:
+    if v is None:
+        return f"> {cap:.0f} s (cap)" if cap else "missed"
+    if v < 1.0:
+        return f"{v * 1000:.1f} ms"
+    return f"{v:.2f} s"
+
+
+def verdict(ok: bool | None) -> str:
+    return {True: "PASS", False: "FAIL", None: "info"}[ok]
+
+
+@dataclass
+class Row:
+    what: str
+    zio: str
+    anchor: str
+    ratio: str = ""
+    target: str = "—"
+    result: str = "info"
+
+
+@dataclass
+class Run:
+    quick: bool
+    isolated: bool
+    isolation_note: str = ""
+    notes: list[str] = field(default_factory=list)
+    throughput: list[dict] = field(default_factory=list)
+    codec: list[dict] = field(default_factory=list)
+    enter_leave: dict[str, dict] = field(default_factory=dict)
+    exits: dict[str, dict] = field(default_factory=dict)
+    exit_cap: float | None = None
+    convergence: list[dict] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    elapsed: float = 0.0
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    # ---- discovery helpers -----------------------------------------------------------
+
+    def _median(self, kind: str, what: str) -> tuple[float | None, int, int]:
+        data = self.enter_leave.get(kind)
+        if not data:
+            return None, 0, 0
+        values = data[what]
+        got = [v for v in values if v is not None]
+        return (statistics.median(got) if got else None), len(got), len(values)
+
+    def _el(self, kind: str, what: str) -> str:
+        if kind in self.missing:
+            return f"{kind}: n/a ({self.missing[kind]})"
+        if kind not in self.enter_leave:
+            return f"{kind}: not run"
+        med, got, total = self._median(kind, what)
+        cap = self.enter_leave[kind]["leave_cap" if what == "leave" else "enter_timeout"]
+        text = f"{kind} {dur(med, cap)}"
+        if 0 < got < total:
+            text += f" ({total - got}/{total} > {cap:.0f} s)"
+        return text
+
+    def _exit(self, kind: str, how: str) -> tuple[str, float | None, bool]:
+        if kind in self.missing:
+            return f"{kind}: n/a ({self.missing[kind]})", None, False
+        data = self.exits.get(kind, {}).get(how)
+        if data is None:
+            return f"{kind}: not run", None, False
+        if data.get("error"):
+            return f"{kind}: {data['error']}", None, False
+        return f"{kind} {dur(data['value'], data['cap'])}", data["value"], True
+
+    def _conv(self, kind: str, n: int) -> dict | None:
+        for c in self.convergence:
+            if c["kind"] == kind and c["n"] == n:
+                return c
+        return None
+
+    # ---- the table -----------------------------------------------------------------------
+
+    def rows(self) -> list[Row]:
+        rows: list[Row] = []
+        for r in self.throughput:
+            what = f"Port send+recv {r['pattern']}, {r['size']}"
+            if r["pattern"] == "CLIENT/SERVER" and not zmq.has("draft"):
+                what += " (over DEALER/ROUTER)"
+            target, ok = "—", None
+            if r["pattern"] == "PUSH/PULL":
+                need = 0.90 if r["size_bytes"] < 1000 else 1.0
+                target, ok = f"≥ {need:.2f} of raw", r["ratio"] >= need
+            anchor = f"raw pyzmq {rate(r['raw_best'])}"
+            if r.get("tuned_best"):
+                anchor += f" (tuned pyzmq {rate(r['tuned_best'])})"
+            rows.append(Row(what, rate(r["zio_best"]), anchor, f"{r['ratio']:.2f}", target, verdict(ok)))
+        for r in self.codec:
+            rows.append(Row(f"Message {r['what']}", rate(r["zio"]), f"bare struct {rate(r['anchor'])}",
+                            f"{r['zio'] / r['anchor']:.2f}"))
+        if self.enter_leave or self.missing:
+            targets = {"beacon": 0.010, "mdns": 1.3}
+            for kind in ("beacon", "mdns"):
+                med, got, total = self._median(kind, "enter")
+                ok = None if kind in self.missing or kind not in self.enter_leave else (med is not None and med <= targets[kind] and got == total)
+                rows.append(Row(f"new node visible (loopback), {kind}", self._el(kind, "enter"),
+                                f"{self._el('pyre', 'enter')}; {self._el('zeroconf', 'enter')}", "",
+                                f"≤ {dur(targets[kind])}", verdict(ok) if ok is not None else ("skip" if kind in self.missing else "info")))
+            for kind in ("beacon", "mdns"):
+                rows.append(Row(f"graceful leave (stop), {kind}", self._el(kind, "leave"),
+                                f"{self._el('pyre', 'leave')}; {self._el('zeroconf', 'leave')}",
+                                result="skip" if kind in self.missing else "info"))
+        if self.exits or "exits" in self.errors:
+            for kind, anchors in (("beacon", ("pyre",)), ("mdns", ("pyre", "zeroconf"))):
+                text, value, ran = self._exit(kind, "kill")
+                anchor = "; ".join(self._exit(a, "kill")[0] for a in anchors)
+                ok = (value is not None and value <= 1.0) if ran else None
+                rows.append(Row(f"killed process gone (host lives), {kind}", text, anchor, "", "≤ 1 s",
+                                verdict(ok) if ok is not None else "skip"))
+            for kind in ("beacon", "mdns"):
+                text, value, ran = self._exit(kind, "cut")
+                ok = (value is not None and value <= 5.0) if ran else None
+                rows.append(Row(f"host vanished (cable cut), {kind}", text, self._exit("pyre", "cut")[0], "",
+                                "≤ 5 s", verdict(ok) if ok is not None else "skip"))
+        if self.convergence:
+            sizes = sorted({c["n"] for c in self.convergence})
+            for n in sizes:
+                b, p = self._conv("beacon", n), self._conv("pyre", n)
+                bt = dur(b["seconds"], b["cap"]) if b else "not run"
+                pt = dur(p["seconds"], p["cap"]) if p else "not run"
+                procs = b["processes"] if b else (p["processes"] if p else 1)
+                ok = None
+                target = "—"
+                if n == 100:
+                    target = "≤ 5 s"
+                    ok = b is not None and b["seconds"] is not None and b["seconds"] <= 5.0
+                rows.append(Row(f"{n} nodes converge (one machine, {procs} process{'es' if procs > 1 else ''})",
+                                f"beacon {bt}", f"pyre {pt}", "", target, verdict(ok)))
+            for n in sizes:
+                b, p = self._conv("beacon", n), self._conv("pyre", n)
+                if not b or b.get("beacons_per_node_s") is None:
+                    continue
+                pb = f"pyre {p['beacons_per_node_s']:.2f}" if p and p.get("beacons_per_node_s") is not None else "pyre —"
+                rows.append(Row(f"idle traffic, {n} nodes: beacons/s/node", f"beacon {b['beacons_per_node_s']:.2f}",
+                                pb, "", "≤ 1 beacon/s/node", verdict(b["beacons_per_node_s"] <= 1.05)))
+                pl = f"pyre {p['lo_packets_per_node_s']:.1f}" if p and p.get("lo_packets_per_node_s") is not None else "pyre —"
+                rows.append(Row(f"idle traffic, {n} nodes: all lo packets/s/node", f"beacon {b['lo_packets_per_node_s']:.1f}", pl))
+                pc = f"pyre {100 * p['cpu_per_node']:.2f} %" if p and p.get("cpu_per_node") is not None else "pyre —"
+                rows.append(Row(f"idle CPU per node, {n} nodes (% of a core)", f"beacon {100 * b['cpu_per_node']:.2f} %", pc))
+                pm = f"pyre {p['rss_kb_per_node'] / 1024:.2f} MB" if p and p.get("rss_kb_per_node") is not None else "pyre —"
+                rows.append(Row(f"memory per node, {n} nodes (RSS delta)", f"beacon {b['rss_kb_per_node'] / 1024:.2f} MB", pm))
+        if not self.isolated:
+            rows.append(Row("discovery (all rows)", "refused", "", "", "", f"skip: not isolated ({self.isolation_note})"))
+        return rows
+
+    def table(self) -> str:
+        head = ["what", "zio", "anchor (same run)", "zio/anchor", "target", "result"]
+        body = [[r.what, r.zio, r.anchor, r.ratio, r.target, r.result] for r in self.rows()]
+        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        out += ["| " + " | ".join(cells) + " |" for cells in body]
+        out.append("")
+        out.append(f"{'quick' if self.quick else 'full'} run, {self.elapsed:.0f} s; zio {zio.__version__}, "
+                   f"pyzmq {zmq.__version__}, libzmq {zmq.zmq_version()}, draft API {zmq.has('draft')}, "
+                   f"Python {platform.python_version()}, {os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M')}")
+        for n in self.notes:
+            out.append(f"- {n}")
+        for kind, why in self.missing.items():
+            out.append(f"- {kind} not available: {why}")
+        for what, err in self.errors.items():
+            out.append(f"- ERROR in {what}: {err}")
+        return "\n".join(out)
+
+    def write_json(self, path: str) -> None:
+        data = {
+            "quick": self.quick, "isolated": self.isolated, "isolation_note": self.isolation_note,
+            "notes": self.notes, "elapsed_s": self.elapsed,
+            "versions": {"zio": zio.__version__, "pyzmq": zmq.__version__, "libzmq": zmq.zmq_version(),
+                         "draft": bool(zmq.has("draft")), "python": platform.python_version(),
+                         "cpus": os.cpu_count()},
+            "throughput": self.throughput, "codec": self.codec, "enter_leave": self.enter_leave,
+            "exits": self.exits, "convergence": self.convergence, "missing": self.missing,
+            "errors": self.errors,
+            "table": [r.__dict__ for r in self.rows()],
+        }
+        with open(path, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")

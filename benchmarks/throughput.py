@@ -1,0 +1,281 @@
+"""Port send+recv rates against raw pyzmq, one process, TCP loopback.
+
+Design, applied identically to zio and to raw pyzmq:
+
+- one process, one thread, one shared ``zmq.Context.instance()``; the receiving side binds
+  ``tcp://127.0.0.1:*``, the sending side connects;
+- the same socket options (zio sets IMMEDIATE on PUSH/DEALER and ROUTER_MANDATORY on ROUTER:
+  the raw sockets get them too);
+- interleaved batches: send ``BATCH`` messages, then receive them (below every high-water
+  mark, so nothing is dropped or blocks); for DEALER/ROUTER and CLIENT/SERVER every received
+  request is answered and the answers are received too, so both directions (and the routing
+  id path) are exercised; every message received counts;
+- the same three parts: prefix (``ZIO4FLOW`` + a small JSON label), the 24-byte coord and
+  one payload of 100 B or 100 kB. A batch sends ``BATCH`` different messages with
+  different payload buffers (10 MB for 100 kB payloads), so that no side profits from
+  sending one cache-hot buffer over and over. The raw side sends prebuilt frame lists with
+  plain ``send_multipart`` / ``recv_multipart`` (default ``copy=True``), as a user would
+  write it; the zio side sends the same prebuilt messages as ``zio.Message`` objects with
+  ``Port.send`` and gets a new ``zio.Message`` from ``Port.recv`` each time;
+- each (pattern, size) runs ``repeats`` rounds alternating zio and raw; a round lasts at
+  least ``seconds``; the best round of each side is reported (noise only slows), the
+  median too (in the JSON).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+import zmq
+
+import zio
+
+BATCH = 100
+SIZES = {"100 B": 100, "100 kB": 100_000}
+PATTERNS = ["PUSH/PULL", "DEALER/ROUTER", "CLIENT/SERVER", "PUB/SUB"]
+
+
+def _message(size: int, seqno: int = 1) -> zio.Message:
+    payload = bytes([seqno % 256]) * size  # a buffer of its own
+    return zio.Message(level=zio.MessageLevel.info, form="FLOW", label='{"flow":"DAT"}',
+                       origin=42, granule=7, seqno=seqno, payload=payload)
+
+
+def _pool(size: int) -> list[zio.Message]:
+    """BATCH different messages (one payload buffer each)."""
+    return [_message(size, i) for i in range(BATCH)]
+
+
+def _raw_socket(ctx: zmq.Context, kind: int) -> zmq.Socket:
+    sock = ctx.socket(kind)
+    if kind == zmq.ROUTER:
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+    if kind in (zmq.PUSH, zmq.DEALER, zmq.REQ):
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+    return sock
+
+
+def _wait_connected(send_once: Callable[[], None], poll_in: Callable[[int], bool], drain: Callable[[], None]) -> None:
+    """Send until the receiving side gets something (PUB/SUB subscriptions, connects), then drain."""
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        send_once()
+        if poll_in(50):
+            time.sleep(0.05)
+            drain()
+            return
+    raise RuntimeError("benchmark sockets did not connect within 5 s")
+
+
+class _Raw:
+    """The raw pyzmq side of one pattern."""
+
+    def __init__(self, pattern: str, pool: list[zio.Message]):
+        ctx = zmq.Context.instance()
+        self.pattern = pattern
+        kinds = {
+            "PUSH/PULL": (zmq.PUSH, zmq.PULL),
+            "PUB/SUB": (zmq.PUB, zmq.SUB),
+            "DEALER/ROUTER": (zmq.DEALER, zmq.ROUTER),
+            "CLIENT/SERVER": (zmq.DEALER, zmq.ROUTER),  # the anchor of the emulation
+        }[pattern]
+        self.tx = _raw_socket(ctx, kinds[0])
+        self.rx = _raw_socket(ctx, kinds[1])
+        if pattern == "PUB/SUB":
+            self.rx.setsockopt(zmq.SUBSCRIBE, b"")
+        self.rx.bind("tcp://127.0.0.1:*")
+        self.tx.connect(self.rx.getsockopt_string(zmq.LAST_ENDPOINT))
+        self.pool = [[b"", *m.toparts()] if kinds[0] == zmq.DEALER else m.toparts() for m in pool]
+        self.rx_poll = lambda ms: bool(self.rx.poll(ms))
+        _wait_connected(lambda: self.tx.send_multipart(self.pool[0]), self.rx_poll, self._drain)
+
+    def _drain(self) -> None:
+        while self.rx.poll(10):
+            self.rx.recv_multipart()
+
+    def round(self, batches: int) -> int:
+        tx, rx, pool = self.tx, self.rx, self.pool
+        send, recv = tx.send_multipart, rx.recv_multipart
+        if self.pattern in ("DEALER/ROUTER", "CLIENT/SERVER"):
+            reply, back = rx.send_multipart, tx.recv_multipart
+            for _ in range(batches):
+                for frames in pool:
+                    send(frames)
+                for _ in range(BATCH):
+                    reply(recv())  # [routing id, b"", parts...] goes back as it came
+                for _ in range(BATCH):
+                    back()
+            return 2 * BATCH * batches
+        for _ in range(batches):
+            for frames in pool:
+                send(frames)
+            for _ in range(BATCH):
+                recv()
+        return BATCH * batches
+
+    def close(self) -> None:
+        self.tx.close(0)
+        self.rx.close(0)
+
+
+class _RawTuned:
+    """PUSH/PULL only: the fastest pyzmq code we know, for reference (not the anchor).
+
+    One ``send`` per frame (no ``send_multipart`` wrapper), frames of 64 kB or more sent
+    without copying; ``recv(copy=False)`` per frame, following ``Frame.more``, small
+    frames turned into bytes, large ones kept as memoryviews of the zmq message.
+    """
+
+    def __init__(self, pattern: str, pool: list[zio.Message]):
+        ctx = zmq.Context.instance()
+        self.tx = _raw_socket(ctx, zmq.PUSH)
+        self.rx = _raw_socket(ctx, zmq.PULL)
+        self.rx.bind("tcp://127.0.0.1:*")
+        self.tx.connect(self.rx.getsockopt_string(zmq.LAST_ENDPOINT))
+        self.pool = [m.toparts() for m in pool]
+        _wait_connected(lambda: self.tx.send_multipart(self.pool[0]), lambda ms: bool(self.rx.poll(ms)), self._drain)
+
+    def _drain(self) -> None:
+        while self.rx.poll(10):
+            self.rx.recv_multipart()
+
+    def round(self, batches: int) -> int:
+        send, recv, pool = self.tx.send, self.rx.recv, self.pool
+        more = int(zmq.SNDMORE)
+        big = zmq.COPY_THRESHOLD
+        for _ in range(batches):
+            for frames in pool:
+                send(frames[0], more)
+                send(frames[1], more)
+                send(frames[2], 0, len(frames[2]) < big)
+            for _ in range(BATCH):
+                parts = []
+                while True:
+                    f = recv(0, False)
+                    parts.append(f.bytes if len(f) < big else f.buffer)
+                    if not f.more:
+                        break
+        return BATCH * batches
+
+    def close(self) -> None:
+        self.tx.close(0)
+        self.rx.close(0)
+
+
+class _Zio:
+    """The zio side of one pattern."""
+
+    def __init__(self, pattern: str, pool: list[zio.Message]):
+        self.pattern = pattern
+        self.pool = pool
+        kinds = {
+            "PUSH/PULL": (zmq.PUSH, zmq.PULL),
+            "PUB/SUB": (zmq.PUB, zmq.SUB),
+            "DEALER/ROUTER": (zmq.DEALER, zmq.ROUTER),
+            "CLIENT/SERVER": (zmq.CLIENT, zmq.SERVER),
+        }[pattern]
+        self.rx = zio.Port("rx", kinds[1])
+        self.tx = zio.Port("tx", kinds[0])
+        if pattern == "PUB/SUB":
+            self.rx.subscribe("")
+        self.rx.bind()
+        address = self.rx.do_binds()["zio.port.rx.address"]
+        self.rx.online()
+        self.tx.connect(address)
+        self.tx.online()
+        _wait_connected(lambda: self.tx.send(pool[0]), lambda ms: self.rx.recv(ms) is not None, self._drain)
+
+    def _drain(self) -> None:
+        while self.rx.recv(10) is not None:
+            pass
+
+    def round(self, batches: int) -> int:
+        pool = self.pool
+        send, recv = self.tx.send, self.rx.recv
+        if self.pattern in ("DEALER/ROUTER", "CLIENT/SERVER"):
+            reply, back = self.rx.send, self.tx.recv
+            for _ in range(batches):
+                for msg in pool:
+                    send(msg)
+                for _ in range(BATCH):
+                    reply(recv())  # the received message carries its routing id back
+                for _ in range(BATCH):
+                    back()
+            return 2 * BATCH * batches
+        for _ in range(batches):
+            for msg in pool:
+                send(msg)
+            for _ in range(BATCH):
+                recv()
+        return BATCH * batches
+
+    def close(self) -> None:
+        self.tx.close()
+        self.rx.close()
+
+
+def _timed(side, seconds: float) -> float:
+    """Messages per second of one round lasting at least ``seconds``."""
+    # let background work of the previous round finish first (pyzmq's zero-copy sends are
+    # released by its garbage-collector thread, which would otherwise compete with this round)
+    time.sleep(0.05)
+    count = 0
+    start = time.perf_counter()
+    while True:
+        count += side.round(4)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return count / elapsed
+
+
+def measure(pattern: str, size: int, seconds: float, repeats: int) -> dict:
+    pool = _pool(size)
+    raw = _Raw(pattern, pool)
+    port = _Zio(pattern, pool)
+    tuned = _RawTuned(pattern, pool) if pattern == "PUSH/PULL" else None
+    tuned_rates: list[float] = []
+    try:
+        # warm up (caches, TCP windows, allocator)
+        for side in (raw, port, tuned):
+            if side is not None:
+                _timed(side, min(0.1, seconds))
+        raw_rates, zio_rates = [], []
+        for i in range(repeats):
+            order = (raw, port) if i % 2 == 0 else (port, raw)
+            for side in order:
+                (raw_rates if side is raw else zio_rates).append(_timed(side, seconds))
+            if tuned is not None:
+                tuned_rates.append(_timed(tuned, seconds))
+    finally:
+        raw.close()
+        port.close()
+        if tuned is not None:
+            tuned.close()
+    return {
+        "tuned_best": max(tuned_rates) if tuned_rates else None,
+        "raw_best": max(raw_rates), "zio_best": max(zio_rates),
+        "raw_median": statistics.median(raw_rates), "zio_median": statistics.median(zio_rates),
+        "raw_all": raw_rates, "zio_all": zio_rates,
+        "ratio": max(zio_rates) / max(raw_rates),
+        "ratio_median": statistics.median(zio_rates) / statistics.median(raw_rates),
+    }
+
+
+def run(quick: bool) -> list[dict]:
+    seconds, repeats = (0.08, 6) if quick else (0.15, 12)
+    results = []
+    for pattern in PATTERNS:
+        for label, size in SIZES.items():
+            r = measure(pattern, size, seconds, repeats)
+            r.update(pattern=pattern, size=label, size_bytes=size)
+            results.append(r)
+    return results
+
+
+if __name__ == "__main__":
+    import sys
+
+    for row in run("--quick" in sys.argv):
+        print(f"{row['pattern']:14} {row['size']:7} zio {row['zio_best']:9.0f}  raw {row['raw_best']:9.0f}  "
+              f"ratio {row['ratio']:.2f} (median {row['ratio_median']:.2f})")
