@@ -51,10 +51,15 @@ def _is_builtin(plugin: object) -> bool:
 
 
 def _package_of(manager: pluggy.PluginManager, plugin: object) -> str:
-    for registered, dist in manager.list_plugin_distinfo():
-        if registered is plugin:
-            return f"{dist.project_name} {dist.version}"
-    return getattr(plugin, "__name__", repr(plugin))
+    """"name version" of the distribution that registered ``plugin`` (read once, then cached)."""
+    cache: dict[int, str] = manager.__dict__.setdefault("_zio_packages", {})
+    key = id(plugin)
+    if key not in cache:
+        cache[key] = getattr(plugin, "__name__", repr(plugin))
+        for registered, dist in manager.list_plugin_distinfo():
+            if registered is plugin:
+                cache[key] = f"{dist.project_name} {dist.version}"
+    return cache[key]
 
 
 def available_backends() -> dict[str, BackendInfo]:
