@@ -67,17 +67,33 @@ def test_stream_error_says_why():
 
 @pytest.mark.skipif(zmq.has("draft"), reason="this libzmq has the draft API: nothing is emulated")
 def test_client_server_are_emulated_without_draft_api():
-    assert plan_socket(zmq.CLIENT).framing is Framing.CLIENT_OVER_DEALER
+    assert plan_socket(zmq.CLIENT).framing is Framing.ENCODED
     assert plan_socket(zmq.SERVER).framing is Framing.SERVER_OVER_ROUTER
     with pytest.raises(zio.ConfigurationError, match="draft"):
-        zio.Port("r", zmq.RADIO)
+        zio.Port("p", zmq.PEER)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in dir(zmq.SocketType) if n.isupper()))
+def test_every_pyzmq_socket_type_but_raw_and_peer_makes_a_port(name):
+    kind = getattr(zmq.SocketType, name)
+    if name in ("STREAM", "DGRAM") or (name == "PEER" and not zmq.has("draft")):
+        with pytest.raises(zio.ConfigurationError):
+            zio.Port("p", kind)
+        return
+    port = zio.Port("p", kind)
+    assert port.socket_name == name
+    assert port.do_binds()["zio.port.p.socket"] == name
+    port.close()
 
 
 @pytest.mark.parametrize("transport", ["tcp", "ipc", "inproc"])
 @pytest.mark.parametrize(
     "kinds",
-    [(zmq.PULL, zmq.PUSH), (zmq.PAIR, zmq.PAIR), (zmq.ROUTER, zmq.DEALER), (zmq.SERVER, zmq.CLIENT)],
-    ids=["push-pull", "pair", "dealer-router", "client-server"],
+    [
+        (zmq.PULL, zmq.PUSH), (zmq.PAIR, zmq.PAIR), (zmq.ROUTER, zmq.DEALER), (zmq.SERVER, zmq.CLIENT),
+        (zmq.GATHER, zmq.SCATTER), (zmq.CHANNEL, zmq.CHANNEL),
+    ],
+    ids=["push-pull", "pair", "dealer-router", "client-server", "scatter-gather", "channel"],
 )
 def test_send_recv_every_transport(ports, tmp_path, transport, kinds):
     receiver, sender = ports(*kinds, transport=transport, tmp_path=tmp_path)
@@ -111,6 +127,20 @@ def test_pub_sub_prefix_filter(ports):
     assert got is not None and got.label == "wanted"
     while (more := sub.recv(50)) is not None:
         assert more.label == "wanted"
+
+
+def test_radio_dish_groups_match_exactly(ports):
+    radio, dish = ports(zmq.RADIO, zmq.DISH)
+    dish.subscribe("TEMP")
+    for _ in range(100):  # slow joiner, as with PUB/SUB
+        radio.send(zio.Message(form="TEM", label="other group"))  # group "TEM": not joined
+        radio.send(zio.Message(form="TEMP", label="joined"))
+        got = dish.recv(20)
+        if got is not None:
+            break
+    assert got is not None and got.label == "joined"
+    while (more := dish.recv(50)) is not None:
+        assert more.label == "joined"
 
 
 def test_subscribe_on_wrong_socket_is_an_error():

@@ -12,7 +12,7 @@ import zmq
 from . import config
 from .errors import ConfigurationError, MalformedError, PortError, PortTimeout
 from .message import Message, _decode_parts
-from .sockets import Framing, plan_socket, routing_id_to_bytes, routing_id_to_int
+from .sockets import Framing, group_topic, plan_socket, routing_id_to_bytes, routing_id_to_int
 
 if TYPE_CHECKING:
     from .discovery import PeerEvent
@@ -185,10 +185,13 @@ class Port:
             )
 
     def subscribe(self, prefix: str | bytes = "") -> None:
-        """Subscribe a SUB port to messages whose prefix starts with ``prefix`` ("" for all)."""
+        """Subscribe a SUB port to messages whose prefix starts with ``prefix`` ("" for all);
+        a DISH port joins the group named ``prefix``."""
         topic = prefix.encode() if isinstance(prefix, str) else bytes(prefix)
         if self.plan.name == "SUB":
             self.sock.setsockopt(zmq.SUBSCRIBE, topic)
+        elif self.plan.framing is Framing.DISH_OVER_SUB:
+            self.sock.setsockopt(zmq.SUBSCRIBE, group_topic(topic))
         elif self.plan.name == "DISH":
             self.sock.join(topic.decode())
         else:
@@ -439,8 +442,10 @@ class Port:
             return msg.toparts()
         if framing is Framing.DEALER:
             return [b"", *msg.toparts()]
-        if framing is Framing.CLIENT_OVER_DEALER:
+        if framing is Framing.ENCODED:
             return [msg.encode()]
+        if framing is Framing.RADIO_OVER_PUB:
+            return [group_topic(msg.form.rstrip() or self.name), msg.encode()]
         if framing is Framing.ROUTER:
             return [self._routing_bytes(msg), b"", *msg.toparts()]
         if framing is Framing.SERVER_OVER_ROUTER:
@@ -527,9 +532,13 @@ class Port:
             parts, rid = frames, 0
         elif framing is Framing.DEALER:
             parts, rid = (frames[1:] if frames and frames[0] == b"" else frames), 0
-        elif framing is Framing.CLIENT_OVER_DEALER:
+        elif framing is Framing.ENCODED:
             if len(frames) != 1:
                 raise self._malformed(frames, f"expected one frame, got {len(frames)}")
+            parts, rid = None, 0
+        elif framing is Framing.DISH_OVER_SUB:
+            if len(frames) != 2:
+                raise self._malformed(frames, f"expected [group, message], got {len(frames)} frames")
             parts, rid = None, 0
         else:
             rid, rest = frames[0], frames[1:]

@@ -2,8 +2,22 @@
 
 Stock pyzmq wheels lack libzmq's draft API, and their libzmq aborts the process when a
 CLIENT/SERVER pair handshakes over TCP. Where ``zmq.has("draft")`` is False, a port asked
-for CLIENT or SERVER therefore uses a DEALER or ROUTER socket with the same semantics
-(one frame per message, routing ids on received messages, replies routed by them).
+for a draft type uses a stand-in with the same semantics, one frame per message:
+
+==========  ==========  ============================================================
+requested   stand-in    how
+==========  ==========  ============================================================
+CLIENT      DEALER      routing ids unneeded; replies come back to the asker
+SERVER      ROUTER      integer routing ids on received messages, replies routed by them
+SCATTER     PUSH        round-robin to gatherers
+GATHER      PULL        fair-queued from scatterers
+CHANNEL     PAIR        one peer
+RADIO       PUB         ``[group + NUL, message]``; the group is the message's form
+DISH        SUB         ``subscribe(group)`` joins the group (exact match)
+==========  ==========  ============================================================
+
+PEER has no stand-in (a clear error); STREAM and DGRAM carry raw bytes and are refused.
+Stand-ins only talk to stand-ins: a port advertises its ``carrier`` socket type.
 """
 from __future__ import annotations
 
@@ -22,8 +36,10 @@ class Framing(enum.Enum):
     DEALER = "dealer"  # an empty delimiter frame, then one frame per part
     ROUTER = "router"  # [routing id, empty delimiter, parts...]
     SINGLE = "single"  # one frame holding all parts, CZMQ-encoded (draft sockets)
-    CLIENT_OVER_DEALER = "client-over-dealer"  # one encoded frame on a DEALER
+    ENCODED = "encoded"  # one frame holding all parts, on a multipart stand-in
     SERVER_OVER_ROUTER = "server-over-router"  # [routing id, one encoded frame] on a ROUTER
+    RADIO_OVER_PUB = "radio-over-pub"  # [group + NUL, one encoded frame] on a PUB
+    DISH_OVER_SUB = "dish-over-sub"  # the same, received on a SUB
 
 
 class SocketPlan(NamedTuple):
@@ -50,7 +66,23 @@ SOCKET_NAMES: dict[int, str] = {
 }
 
 _DRAFT_SINGLE_PART = {"SERVER", "CLIENT", "RADIO", "DISH", "GATHER", "SCATTER", "PEER", "CHANNEL"}
-_RAW = {"STREAM", "DGRAM"}
+_STAND_INS = {
+    "CLIENT": (zmq.DEALER, Framing.ENCODED),
+    "SERVER": (zmq.ROUTER, Framing.SERVER_OVER_ROUTER),
+    "SCATTER": (zmq.PUSH, Framing.ENCODED),
+    "GATHER": (zmq.PULL, Framing.ENCODED),
+    "CHANNEL": (zmq.PAIR, Framing.ENCODED),
+    "RADIO": (zmq.PUB, Framing.RADIO_OVER_PUB),
+    "DISH": (zmq.SUB, Framing.DISH_OVER_SUB),
+}
+
+
+def group_topic(group: str | bytes) -> bytes:
+    """The first frame (and SUB filter) of a RADIO/DISH stand-in message for ``group``."""
+    raw = group.encode() if isinstance(group, str) else bytes(group)
+    if b"\0" in raw:
+        raise ConfigurationError(f"a group name cannot contain NUL: {group!r}")
+    return raw + b"\0"
 
 
 def has_draft() -> bool:
@@ -66,17 +98,16 @@ def plan_socket(socket_type: int) -> SocketPlan:
     if name is None:
         raise ConfigurationError(f"unknown ZeroMQ socket type {socket_type!r}")
     requested = int(socket_type)
-    if name in _RAW:
+    if name in ("STREAM", "DGRAM"):
         raise ConfigurationError(
             f"{name} sockets carry raw bytes, not zio messages; use a plain pyzmq socket"
         )
     if name in _DRAFT_SINGLE_PART:
         if has_draft():
             return SocketPlan(requested, name, requested, Framing.SINGLE)
-        if name == "CLIENT":
-            return SocketPlan(requested, name, zmq.DEALER, Framing.CLIENT_OVER_DEALER)
-        if name == "SERVER":
-            return SocketPlan(requested, name, zmq.ROUTER, Framing.SERVER_OVER_ROUTER)
+        if name in _STAND_INS:
+            actual, framing = _STAND_INS[name]
+            return SocketPlan(requested, name, int(actual), framing)
         raise ConfigurationError(
             f"{name} is a draft socket type and this libzmq has no draft API "
             "(zmq.has('draft') is False); build pyzmq against a draft libzmq to use it"
