@@ -14,7 +14,6 @@ import os
 import select
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import uuid as uuidlib
@@ -25,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import zio
+from beacon_support import PEER  # the same event-printing peer program, backend from $ZIO_DISCOVERY
 from zio_plugins.mdns import txt
 
 zeroconf = pytest.importorskip("zeroconf")
@@ -70,33 +70,6 @@ def wait_event(peer: zio.Peer, kind: str, uuid: uuidlib.UUID, timeout: float) ->
             return event
 
 
-#: A zio Peer (backend from $ZIO_DISCOVERY) printing its events as JSON lines until stdin closes.
-PEER = textwrap.dedent(
-    """
-    import json, sys, threading, time
-    import zio
-
-    peer = zio.Peer(sys.argv[1], **json.loads(sys.argv[2]))
-
-    def say(**fields):
-        print(json.dumps(fields), flush=True)
-
-    say(event="ready", uuid=str(peer.uuid), t=time.monotonic(), describe=peer.backend.describe())
-
-    def pump():
-        while True:
-            event = peer.poll(None)
-            if event is None:
-                return
-            say(event=event.kind, uuid=str(event.peer.uuid), nick=event.peer.nick,
-                headers=event.peer.headers, t=time.monotonic())
-
-    threading.Thread(target=pump, daemon=True).start()
-    sys.stdin.read()
-    peer.stop()
-    say(event="stopped", t=time.monotonic())
-    """
-)
 
 
 def spawn_peer(name: str, env: dict[str, str], headers: dict | None = None, popen=subprocess.Popen):
