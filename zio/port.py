@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 import weakref
@@ -52,6 +53,13 @@ def advertised_addresses(headers: Mapping[str, str], port_name: str) -> list[str
     """The addresses a peer advertises for its port ``port_name`` (several binds: comma-joined)."""
     value = headers.get(header_key(port_name, "address"), "")
     return [a.strip() for a in value.split(ADDRESS_SEPARATOR) if a.strip()]
+
+
+def _poll_ms(deadline: float | None) -> int | None:
+    """Milliseconds a poll may wait until ``deadline`` (rounded up: no spinning on fractions)."""
+    if deadline is None:
+        return None
+    return max(0, math.ceil((deadline - time.monotonic()) * 1000.0))
 
 
 def _close_fds(*fds: int) -> None:
@@ -456,7 +464,7 @@ class Port:
         """Wait until the socket may take a message or discovery changed something."""
         if deadline is not None and time.monotonic() >= deadline:
             raise PortTimeout(f"port {self.name!r} could not send within the timeout: no peer took it")
-        wait = None if deadline is None else max(0.0, deadline - time.monotonic()) * 1000.0
+        wait = _poll_ms(deadline)
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLOUT)
         poller.register(self._wake_r, zmq.POLLIN)
@@ -498,11 +506,7 @@ class Port:
         while True:
             if self._dirty:
                 self._resolve()
-            if deadline is None:
-                wait = None
-            else:
-                wait = max(0.0, deadline - time.monotonic()) * 1000.0
-            ready = dict(self._poller.poll(wait))
+            ready = dict(self._poller.poll(_poll_ms(deadline)))
             if self.sock in ready:
                 return self._read()
             if self._wake_r in ready:
@@ -528,6 +532,7 @@ class Port:
             frame = self.sock.recv(flags, copy=False)
             return self._parse([frame.bytes], lambda: Message(frame=frame))
         frames = self._recv_frames(flags)
+        rid: int | bytes
         if framing is Framing.MULTIPART:
             parts, rid = frames, 0
         elif framing is Framing.DEALER:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import math
 import os
 import socket
 import threading
@@ -203,7 +204,7 @@ class Engine:
                 if now >= next_tick:
                     self._check_silences(now)
                     next_tick = now + self.timing.tick
-                wait_ms = max(0.0, (min(next_beacon, next_tick) - time.monotonic()) * 1000.0)
+                wait_ms = max(0, math.ceil((min(next_beacon, next_tick) - time.monotonic()) * 1000.0))
                 ready = dict(poller.poll(wait_ms))
                 if self._stop_r in ready:
                     break
