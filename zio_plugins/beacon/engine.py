@@ -239,6 +239,8 @@ class Engine:
             pass
         except MalformedError as err:
             log.info("dropped malformed input: %s", err)
+        except Exception:  # a bug must cost one input, not the whole discovery
+            log.exception("%s: unexpected error handling network input; dropped it", self.nickname)
 
     # -- beacons ---------------------------------------------------------------------
     def _on_udp(self) -> None:
