@@ -14,10 +14,7 @@ encoding of it) made of::
     any number (possibly zero) of opaque parts.
 
 When a message must travel as a single frame (``SERVER``/``CLIENT`` sockets), its parts are
-joined with the CZMQ ``zmsg_encode`` / cppzmq multipart encoding implemented by
-:func:`encode_parts` and :func:`decode_parts`: each part is preceded by its length, as one
-byte when it is shorter than 255 bytes, else as the byte ``0xFF`` followed by the length as a
-big-endian ``uint32``.
+joined with the CZMQ / cppzmq multipart encoding of :mod:`zio.codec`.
 """
 from __future__ import annotations
 
@@ -30,6 +27,7 @@ from typing import Any, Union
 
 import zmq
 
+from .codec import BytesLike, _buffer, _to_bytes, decode_parts, encode_parts
 from .errors import ConfigurationError, MalformedError
 
 __all__ = [
@@ -43,8 +41,6 @@ __all__ = [
     "PartLike",
 ]
 
-#: Anything exposing the buffer protocol: bytes, bytearray, memoryview, zmq.Frame...
-BytesLike = Union[bytes, bytearray, memoryview]
 #: What a payload part may be given as (``str`` is encoded as UTF-8).
 PartLike = Union[bytes, bytearray, memoryview, str]
 
@@ -53,10 +49,6 @@ _UINT32_MAX = 2**32 - 1
 _ROUTING_ID_MAX = _UINT32_MAX
 
 _COORD = struct.Struct("<QQQ")
-_LONG_LENGTH = struct.Struct(">BI")
-_UINT32_BE = struct.Struct(">I")
-#: Length prefixes of the parts shorter than 255 bytes, computed once (immutable).
-_SHORT_LENGTHS: tuple[bytes, ...] = tuple(bytes((n,)) for n in range(255))
 _PREFIX_MAGIC = b"ZIO"
 _PREFIX_MIN_SIZE = 8  # "ZIO" + level digit + 4 bytes of form
 _FORM_SIZE = 4
@@ -88,28 +80,6 @@ _LEVELS: tuple[MessageLevel, ...] = tuple(MessageLevel)
 
 # --------------------------------------------------------------------------------------------
 # helpers
-
-
-def _buffer(data: Any) -> memoryview:
-    """Return a flat byte view of ``data`` (any buffer-protocol object), without copying."""
-    if type(data) is memoryview and data.format == "B" and data.ndim == 1:
-        return data
-    try:
-        view = memoryview(data)
-    except TypeError:
-        raise TypeError(f"expected a bytes-like object, got {type(data).__name__}") from None
-    if view.format == "B" and view.ndim == 1:
-        return view
-    if view.c_contiguous:
-        return view.cast("B")
-    return memoryview(view.tobytes())
-
-
-def _to_bytes(data: Any) -> bytes:
-    """Return ``data`` (any buffer-protocol object) as ``bytes``; no copy when it already is."""
-    if type(data) is bytes:
-        return data
-    return _buffer(data).tobytes()
 
 
 def _check_level(value: Any) -> MessageLevel:
@@ -516,88 +486,6 @@ def _coord_from_wire(data: Any) -> CoordHeader:
     header._origin, header._granule, header._seqno = _unpack_coord(data)
     header._wire = data
     return header
-
-
-# --------------------------------------------------------------------------------------------
-# multipart encoding
-
-
-def encode_parts(parts: Iterable[BytesLike]) -> bytes:
-    """Join ``parts`` into one buffer with the CZMQ ``zmsg_encode`` / cppzmq encoding.
-
-    Each part is preceded by its length: one byte when shorter than 255 bytes, else ``0xFF``
-    and the big-endian uint32 length. A part of 2**32 bytes or more is a ConfigurationError.
-    """
-    chunks: list[Any] = []
-    append = chunks.append
-    short = _SHORT_LENGTHS
-    pack_long = _LONG_LENGTH.pack
-    for part in parts:
-        if type(part) is not bytes:
-            try:
-                part = _buffer(part)
-            except TypeError as err:
-                raise TypeError(f"encode_parts: {err}") from None
-        size = len(part)
-        if size < 255:
-            append(short[size])
-        elif size <= _UINT32_MAX:
-            append(pack_long(0xFF, size))
-        else:
-            raise ConfigurationError(f"message part of {size} bytes exceeds the 2**32-1 limit")
-        append(part)
-    return b"".join(chunks)
-
-
-def decode_parts(data: BytesLike) -> list[bytes]:
-    """Split a buffer made by :func:`encode_parts` (or CZMQ/cppzmq) back into its parts.
-
-    Raises MalformedError when a length runs past the end of the data, when a ``0xFF`` marker
-    is not followed by 4 length bytes, or when a long length is not canonical (below 255), so
-    that a successful decode always re-encodes to the same bytes.
-    """
-    return _decode_parts(data, None)
-
-
-def _decode_parts(data: BytesLike, views_from: int | None) -> list[Any]:
-    """:func:`decode_parts`; parts of ``views_from`` bytes or more (if not None) are returned
-    as memoryviews into ``data`` instead of copies."""
-    try:
-        view = _buffer(data)
-    except TypeError as err:
-        raise MalformedError(f"encoded message must be bytes-like: {err}") from None
-    total = len(view)
-    unpack_u32 = _UINT32_BE.unpack_from
-    parts: list[bytes] = []
-    append = parts.append
-    pos = 0
-    while pos < total:
-        size = view[pos]
-        pos += 1
-        if size == 0xFF:
-            if total - pos < 4:
-                raise MalformedError(
-                    f"truncated encoded message: long length marker at offset {pos - 1} "
-                    f"followed by {total - pos} bytes instead of 4"
-                )
-            (size,) = unpack_u32(view, pos)
-            if size < 255:
-                raise MalformedError(
-                    f"non-canonical length {size} after long length marker at offset {pos - 1}"
-                )
-            pos += 4
-        end = pos + size
-        if end > total:
-            raise MalformedError(
-                f"truncated encoded message: part {len(parts)} claims {size} bytes "
-                f"but only {total - pos} remain"
-            )
-        if views_from is not None and size >= views_from:
-            append(view[pos:end])
-        else:
-            append(view[pos:end].tobytes())
-        pos = end
-    return parts
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import zmq
 
 from . import config
 from .errors import ConfigurationError, MalformedError, PortError, PortTimeout
-from .message import Message, _decode_parts
+from .codec import _decode_parts
+from .message import Message
 from .sockets import Framing, group_topic, plan_socket, routing_id_to_bytes, routing_id_to_int
 
 if TYPE_CHECKING:
