@@ -100,3 +100,11 @@ def test_bad_nicknames(nick):
 def test_bad_header_keys():
     with pytest.raises(zio.ConfigurationError):
         zio.Peer("a", discovery="memory", **{"": "x"})
+
+
+def test_zio_timeout_keyword_is_accepted():
+    with zio.Peer("a", discovery="memory") as a:
+        assert a.poll(timeout=10) is None
+        assert a.waitfor("nobody", timeout=10) == []
+        assert a.waituntil(uuid.uuid4(), timeout=10) is None
+        assert a.party(["nobody"], timeout=10) == {}

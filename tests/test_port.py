@@ -350,3 +350,48 @@ def test_no_open_file_descriptors_leak_per_port():
     while len(os.listdir("/proc/self/fd")) > before + 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert len(os.listdir("/proc/self/fd")) <= before + 2
+
+
+def test_zio_timeout_keyword_is_accepted(ports):
+    pull, _ = ports(zmq.PULL, zmq.PUSH)
+    assert pull.recv(timeout=10) is None
+
+
+def test_rep_answers_a_malformed_request_and_goes_on(ports):
+    rep, req = ports(zmq.REP, zmq.REQ)
+    raw = zmq.Context.instance().socket(zmq.REQ)
+    raw.connect(rep.bound[0])
+    raw.send(b"garbage")
+    with pytest.raises(zio.MalformedError):
+        rep.recv(TIMEOUT)
+    assert raw.poll(TIMEOUT) and zio.Message(parts=raw.recv_multipart()).form == "ERR "
+    raw.close(0)
+    req.send(zio.Message(form="GOOD"))
+    assert rep.recv(TIMEOUT).form == "GOOD"
+
+
+def test_offline_closes_accepted_connections_so_nothing_is_lost(ports):
+    pull, push = ports(zmq.PULL, zmq.PUSH)
+    push.send(zio.Message(form="ONE "))
+    assert pull.recv(TIMEOUT).form == "ONE "
+    pull.offline()
+    # the sender's connection dies with the old socket: nothing is queued into the void
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            push.send(zio.Message(form="LOST"), timeout_ms=50)
+        except zio.PortTimeout:
+            break
+    else:
+        raise AssertionError("messages kept being accepted for a port that went offline")
+
+
+def test_xsub_subscribes(ports):
+    pub, xsub = ports(zmq.PUB, zmq.XSUB)
+    xsub.subscribe("ZIO0TICK")
+    for _ in range(100):
+        pub.send(zio.Message(form="TICK"))
+        got = xsub.recv(20)
+        if got is not None:
+            break
+    assert got is not None and got.form == "TICK"

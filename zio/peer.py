@@ -28,6 +28,11 @@ def _deadline(timeout_ms: float | None) -> float | None:
     return time.monotonic() + timeout_ms / 1000.0
 
 
+def _ms(timeout_ms: float | None, timeout: float | None) -> float | None:
+    """``timeout_ms``, unless given under ZIO's keyword ``timeout`` (also milliseconds)."""
+    return timeout_ms if timeout is None else timeout
+
+
 def _remaining(deadline: float | None) -> float | None:
     if deadline is None:
         return None
@@ -85,6 +90,9 @@ class _Table:
 class Peer:
     """Advertise this program under a nickname with headers, and track the peers a backend finds.
 
+    Timeouts are in milliseconds (None or -1: forever), given as ``timeout_ms`` or, as in
+    ZIO, ``timeout``.
+
     ``discovery`` is a backend name (``"beacon"``, ``"mdns"``, a plugin's), a configured
     :class:`zio.Discovery` object, or None for ``$ZIO_DISCOVERY``, else ``"beacon"``.
     Header values are sent as strings. Use as a context manager, or call :meth:`stop`.
@@ -121,9 +129,9 @@ class Peer:
             return [u for u, info in self._table.peers.items() if info.nick == nick]
 
     # -- events ----------------------------------------------------------------------
-    def poll(self, timeout_ms: float | None = 0) -> PeerEvent | None:
+    def poll(self, timeout_ms: float | None = 0, *, timeout: float | None = None) -> PeerEvent | None:
         """Return the next peer event, waiting up to ``timeout_ms`` (None/-1: forever); None on timeout."""
-        deadline = _deadline(timeout_ms)
+        deadline = _deadline(_ms(timeout_ms, timeout))
         with self._table.cond:
             while not self._table.events:
                 remaining = _remaining(deadline)
@@ -171,16 +179,21 @@ class Peer:
                     return result
                 self._table.cond.wait(remaining)
 
-    def waitfor(self, nick: str, timeout_ms: float | None = -1) -> list[uuidlib.UUID]:
+    def waitfor(self, nick: str, timeout_ms: float | None = -1, *, timeout: float | None = None) -> list[uuidlib.UUID]:
         """Wait until at least one peer named ``nick`` is known; return their UUIDs ([] on timeout)."""
-        return self._wait(lambda: self.matchnick(nick), timeout_ms)
+        return self._wait(lambda: self.matchnick(nick), _ms(timeout_ms, timeout))
 
-    def waituntil(self, uuid: uuidlib.UUID, timeout_ms: float | None = -1) -> PeerInfo | None:
+    def waituntil(
+        self, uuid: uuidlib.UUID, timeout_ms: float | None = -1, *, timeout: float | None = None
+    ) -> PeerInfo | None:
         """Wait until the peer ``uuid`` is known; return its info, or None on timeout."""
-        return self._wait(lambda: self._table.peers.get(uuid), timeout_ms)
+        return self._wait(lambda: self._table.peers.get(uuid), _ms(timeout_ms, timeout))
 
-    def party(self, nicks: Iterable[str], timeout_ms: float | None = -1) -> dict[uuidlib.UUID, PeerInfo]:
+    def party(
+        self, nicks: Iterable[str], timeout_ms: float | None = -1, *, timeout: float | None = None
+    ) -> dict[uuidlib.UUID, PeerInfo]:
         """Wait until every nickname in ``nicks`` is known; return the matching peers seen so far."""
+        timeout_ms = _ms(timeout_ms, timeout)
         wanted = set(nicks)
 
         def matching() -> dict[uuidlib.UUID, PeerInfo]:

@@ -13,7 +13,7 @@ import zmq
 from . import config
 from .errors import ConfigurationError, MalformedError, PortError, PortTimeout
 from .codec import _decode_parts
-from .message import Message
+from .message import Message, MessageLevel
 from .sockets import Framing, group_topic, plan_socket, routing_id_to_bytes, routing_id_to_int
 
 if TYPE_CHECKING:
@@ -101,13 +101,7 @@ class Port:
         self.origin: int | None = None
         self.headers: dict[str, str] = {}
         self._context = context or zmq.Context.instance()
-        self.sock = self._context.socket(self.plan.actual)
-        if self.plan.actual == zmq.ROUTER:
-            # an unroutable reply is an error, not a silent drop
-            self.sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        if self.plan.actual in _LOAD_BALANCING:
-            # deal only to completed connections, so nothing is queued for a peer that is gone
-            self.sock.setsockopt(zmq.IMMEDIATE, 1)
+        self.sock = self._open_socket()
         self._to_bind: list[tuple[Any, ...]] = []
         self._bound: list[str] = []
         self._direct: list[str] = []  # requested plain addresses
@@ -125,6 +119,17 @@ class Port:
         self._poller = zmq.Poller()
         self._poller.register(self.sock, zmq.POLLIN)
         self._poller.register(self._wake_r, zmq.POLLIN)
+
+    def _open_socket(self) -> zmq.Socket:
+        """A new socket of the port's type, with the options zio relies on."""
+        sock = self._context.socket(self.plan.actual)
+        if self.plan.actual == zmq.ROUTER:
+            # an unroutable reply is an error, not a silent drop
+            sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        if self.plan.actual in _LOAD_BALANCING:
+            # deal only to completed connections, so nothing is queued for a peer that is gone
+            sock.setsockopt(zmq.IMMEDIATE, 1)
+        return sock
 
     # -- introspection ---------------------------------------------------------
     @property
@@ -194,17 +199,19 @@ class Port:
             )
 
     def subscribe(self, prefix: str | bytes = "") -> None:
-        """Subscribe a SUB port to messages whose prefix starts with ``prefix`` ("" for all);
-        a DISH port joins the group named ``prefix``."""
+        """Subscribe a SUB (or XSUB) port to messages whose prefix starts with ``prefix`` ("" for
+        all); a DISH port joins the group named ``prefix``."""
         topic = prefix.encode() if isinstance(prefix, str) else bytes(prefix)
         if self.plan.name == "SUB":
             self.sock.setsockopt(zmq.SUBSCRIBE, topic)
+        elif self.plan.name == "XSUB":
+            self.sock.send(b"\x01" + topic)  # XSUB subscribes with a message to its publishers
         elif self.plan.framing is Framing.DISH_OVER_SUB:
             self.sock.setsockopt(zmq.SUBSCRIBE, group_topic(topic))
         elif self.plan.name == "DISH":
             self.sock.join(topic.decode())
         else:
-            raise PortError(f"port {self.name!r} is {self.plan.name}: only SUB and DISH subscribe")
+            raise PortError(f"port {self.name!r} is {self.plan.name}: only SUB, XSUB and DISH subscribe")
 
     def add_headers(self, *dicts: Mapping[str, Any], **headers: Any) -> None:
         """Add peer headers; each key is advertised as ``zio.port.<port name>.<key>``."""
@@ -274,18 +281,27 @@ class Port:
         self._resolve()
 
     def offline(self) -> None:
-        """Undo every connect and bind and forget them: the port is as just constructed."""
+        """Undo every connect and bind and forget them: the port is as just constructed.
+
+        The socket is replaced by a new one (``port.sock`` changes): unbinding alone would
+        leave the connections already accepted open, and messages sent to them would be
+        lost. Queued outgoing messages get ``CLOSE_LINGER_MS`` to leave; subscriptions are
+        forgotten too.
+        """
+        self._forget(reopen=True)
+
+    def _forget(self, reopen: bool) -> None:
+        """Drop every bind, connect and wish; with ``reopen``, start over on a new socket."""
         if self._peer is not None:
             self._peer.remove_listener(self._on_peer_event)
             self._peer = None
-        for address in list(self._connected):
-            self._disconnect(address)
-        for address in self._bound:
-            try:
-                self.sock.unbind(address)
-            except zmq.ZMQError as err:
-                log.debug("port %s: unbind %s: %s", self.name, address, err)
+        if reopen and (self._bound or self._connected):
+            self._poller.unregister(self.sock)
+            self.sock.close(linger=CLOSE_LINGER_MS)
+            self.sock = self._open_socket()
+            self._poller.register(self.sock, zmq.POLLIN)
         self._bound.clear()
+        self._connected.clear()
         self._to_bind.clear()
         self._direct.clear()
         self._wishes.clear()
@@ -298,7 +314,7 @@ class Port:
         """Go offline and close the socket, giving queued messages ``CLOSE_LINGER_MS`` to leave."""
         if self.sock.closed:
             return
-        self.offline()
+        self._forget(reopen=False)
         self.sock.close(linger=CLOSE_LINGER_MS)
         self._close_pipe()
 
@@ -490,14 +506,36 @@ class Port:
             frame.group = msg.form.rstrip() or self.name
         return frame
 
-    def recv(self, timeout_ms: float | None = None) -> Message | None:
+    def recv(self, timeout_ms: float | None = None, *, timeout: float | None = None) -> Message | None:
         """Receive one message, waiting up to ``timeout_ms`` (None: forever); None on timeout.
 
-        Raises :class:`zio.MalformedError` (with the raw ``frames``) for data that is not a
-        zio message; the next call receives the next message. Payload parts of
-        ``ZERO_COPY_BYTES`` (64 kB) or more arrive as memoryviews of the ZeroMQ message (no
-        copy; ``bytes(part)`` makes one); smaller ones as bytes.
+        ``timeout`` is the same in milliseconds, under ZIO's name for it. Raises
+        :class:`zio.MalformedError` (with the raw ``frames``) for data that is not a zio
+        message; the next call receives the next message (a REP port first answers the
+        malformed request with an error message, so that it may receive again). Payload
+        parts of ``ZERO_COPY_BYTES`` (64 kB) or more arrive as memoryviews of the ZeroMQ
+        message (no copy; ``bytes(part)`` makes one); smaller ones as bytes.
         """
+        if timeout is not None:
+            timeout_ms = timeout
+        try:
+            return self._recv(timeout_ms)
+        except MalformedError:
+            if self.plan.actual == zmq.REP:
+                self._answer_malformed_request()
+            raise
+        except zmq.ZMQError as err:
+            raise PortError(f"port {self.name!r} ({self.plan.name}) cannot receive: {err}") from err
+
+    def _answer_malformed_request(self) -> None:
+        """A REP socket owes a reply to every request, even a malformed one."""
+        error = Message(level=MessageLevel.error, form="ERR ", label="zio: malformed request")
+        try:
+            self._send_frames(error.toparts())
+        except zmq.ZMQError as err:
+            log.warning("port %s could not answer a malformed request: %s", self.name, err)
+
+    def _recv(self, timeout_ms: float | None) -> Message | None:
         if not self._dirty:
             try:
                 return self._read(_NOBLOCK)  # a message is waiting already: no poll needed
