@@ -1,7 +1,8 @@
 """A zio node in its own process, for tests: ``python node_proc.py ROLE NICK PORT [ORIGIN]``.
 
 Roles: ``pull`` (prints each received label), ``pub`` (publishes a counter every 5 ms),
-``echo`` (a SERVER that echoes and prints the time from online() to its first message).
+``echo`` (a SERVER that echoes and prints the time from online() to its first message),
+``once`` (a SERVER that answers one message and exits at once).
 Each prints ``online <address>`` once it is online, then one line per event, flushed.
 """
 import sys
@@ -13,7 +14,7 @@ import zio
 
 
 def main(role: str, nick: str, port_name: str, origin: int) -> None:
-    kind = {"pull": zmq.PULL, "pub": zmq.PUB, "echo": zmq.SERVER}[role]
+    kind = {"pull": zmq.PULL, "pub": zmq.PUB, "echo": zmq.SERVER, "once": zmq.SERVER}[role]
     with zio.Node(nick, origin=origin) as node:
         port = node.port(port_name, kind)
         port.bind()
@@ -35,6 +36,8 @@ def main(role: str, nick: str, port_name: str, origin: int) -> None:
                     print(f"first {1000 * (time.monotonic() - online_at):.1f} ms", flush=True)
                 count += 1
                 port.send(msg)
+                if role == "once":
+                    return  # leave right after replying: the reply must still arrive
 
 
 if __name__ == "__main__":

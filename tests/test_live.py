@@ -204,3 +204,16 @@ def test_peer_that_leaves_is_disconnected(processes):
             with pytest.raises(zio.PortTimeout):
                 push.send(zio.Message(form="Y"), timeout_ms=100)
         assert push.connected == []
+
+
+def test_a_reply_sent_just_before_the_server_exits_arrives(processes):
+    """The server's goodbye may overtake its reply: the client must still read the reply."""
+    with zio.Node("asker") as node:
+        client = node.port("ask", zmq.CLIENT)
+        client.connect("one-shot", "svc")
+        node.online(timeout_ms=0)
+        for attempt in range(5):
+            processes("once", "one-shot", "svc")
+            client.send(zio.Message(form="ASK ", seqno=attempt), timeout_ms=20000)
+            reply = client.recv(10000)
+            assert reply is not None and reply.seqno == attempt

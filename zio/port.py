@@ -1,6 +1,8 @@
 """zio.Port: one pyzmq socket, its binds and connects (direct or by node/port name), its headers."""
 from __future__ import annotations
 
+import atexit
+import collections
 import logging
 import math
 import os
@@ -25,8 +27,14 @@ log = logging.getLogger(__name__)
 #: How long a closed port keeps trying to deliver queued messages (ms).
 CLOSE_LINGER_MS = 2000
 
-#: Socket types that deal messages round-robin to their connections.
-_LOAD_BALANCING = {zmq.PUSH, zmq.DEALER, zmq.REQ}
+#: Socket types that deal messages round-robin and never receive: they use ZMQ_IMMEDIATE,
+#: so nothing is queued for a connection that is not up. (Not DEALER or REQ: with
+#: IMMEDIATE, libzmq drops the unread replies of a peer that disconnects right after
+#: replying.)
+_ONE_WAY_DEALERS = {zmq.PUSH}
+#: Sockets with no peer messages to keep when a peer departs: they cannot receive (PUSH,
+#: PUB), receive only subscriptions (XPUB), or are draft sockets (left as libzmq has them).
+_NOTHING_TO_KEEP = {zmq.PUSH, zmq.PUB, zmq.XPUB}
 
 #: Advertised addresses of a port with several binds are joined with this separator.
 ADDRESS_SEPARATOR = ","
@@ -54,6 +62,19 @@ def advertised_addresses(headers: Mapping[str, str], port_name: str) -> list[str
     """The addresses a peer advertises for its port ``port_name`` (several binds: comma-joined)."""
     value = headers.get(header_key(port_name, "address"), "")
     return [a.strip() for a in value.split(ADDRESS_SEPARATOR) if a.strip()]
+
+
+#: The contexts zio ports use; at interpreter exit their queued messages get a chance to leave.
+_CONTEXTS: "weakref.WeakSet[zmq.Context]" = weakref.WeakSet()
+
+
+@atexit.register
+def _deliver_queued_messages() -> None:
+    """ZeroMQ sends in the background: a program that sends and exits would lose its last
+    messages. At exit, give them up to ``CLOSE_LINGER_MS`` to leave (bounded: never a hang)."""
+    for context in list(_CONTEXTS):
+        if not context.closed:
+            context.destroy(linger=CLOSE_LINGER_MS)
 
 
 def _poll_ms(deadline: float | None) -> int | None:
@@ -101,6 +122,7 @@ class Port:
         self.origin: int | None = None
         self.headers: dict[str, str] = {}
         self._context = context or zmq.Context.instance()
+        _CONTEXTS.add(self._context)
         self.sock = self._open_socket()
         self._to_bind: list[tuple[Any, ...]] = []
         self._bound: list[str] = []
@@ -108,6 +130,7 @@ class Port:
         self._wishes: list[tuple[str, str]] = []  # requested (node, port) names
         self._connected: set[str] = set()  # addresses connected now
         self._resolved: set[str] = set()  # those of them that came from names
+        self._backlog: collections.deque[list[Any]] = collections.deque()  # read, not yet returned
         self._peer: Peer | None = None
         self._online = False
         self._dirty = False
@@ -126,7 +149,7 @@ class Port:
         if self.plan.actual == zmq.ROUTER:
             # an unroutable reply is an error, not a silent drop
             sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        if self.plan.actual in _LOAD_BALANCING:
+        if self.plan.actual in _ONE_WAY_DEALERS:
             # deal only to completed connections, so nothing is queued for a peer that is gone
             sock.setsockopt(zmq.IMMEDIATE, 1)
         return sock
@@ -306,6 +329,7 @@ class Port:
         self._direct.clear()
         self._wishes.clear()
         self._resolved.clear()
+        self._backlog.clear()
         self.headers = {k: v for k, v in self.headers.items() if not k.endswith((".address", ".socket", ".carrier"))}
         self._online = False
         self._dirty = False
@@ -357,12 +381,25 @@ class Port:
         except BlockingIOError:
             pass
         wanted = self._wanted_addresses()
-        for address in self._resolved - wanted:
-            if address not in self._direct:
+        departed = [a for a in self._resolved - wanted if a not in self._direct]
+        if departed:
+            # disconnecting drops what a departed peer sent and we did not read yet: read it first
+            self._keep_unread()
+            for address in departed:
                 self._disconnect(address)
         for address in wanted - self._connected:
             self._connect(address)
         self._resolved = wanted
+
+    def _keep_unread(self) -> None:
+        """Move every message waiting in the socket to the port's backlog, which recv() reads first."""
+        if self.plan.framing is Framing.SINGLE or self.plan.actual in _NOTHING_TO_KEEP:
+            return
+        while True:
+            try:
+                self._backlog.append(self._recv_frames(_NOBLOCK))
+            except zmq.Again:
+                return
 
     def _connect(self, address: str) -> None:
         if address in self._connected:
@@ -545,6 +582,8 @@ class Port:
         while True:
             if self._dirty:
                 self._resolve()
+            if self._backlog:
+                return self._read()
             ready = dict(self._poller.poll(_poll_ms(deadline)))
             if self.sock in ready:
                 return self._read()
@@ -570,7 +609,7 @@ class Port:
         if framing is Framing.SINGLE:
             frame = self.sock.recv(flags, copy=False)
             return self._parse([frame.bytes], lambda: Message(frame=frame))
-        frames = self._recv_frames(flags)
+        frames = self._backlog.popleft() if self._backlog else self._recv_frames(flags)
         rid: int | bytes
         if framing is Framing.MULTIPART:
             parts, rid = frames, 0
