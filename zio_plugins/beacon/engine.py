@@ -34,6 +34,11 @@ from . import wire
 log = logging.getLogger(__name__)
 
 
+#: Outbox events that mean the peer's mailbox is gone: its connection closed (process
+#: died or stopped), or connecting was refused (nobody listens there: e.g. a HELLO that
+#: arrived after its sender's goodbye must not bring back a ghost).
+_MAILBOX_GONE = zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+
 #: ZeroMQ sockets one engine may open (libzmq's default is 1023: about 340 peers).
 MAX_SOCKETS = 8192
 
@@ -286,7 +291,7 @@ class Engine:
             outbox.setsockopt(zmq.SNDHWM, 1000)
             # a new address every time: the one of a monitor just closed may still be bound
             monitor_address = f"inproc://zio-monitor-{uuid.hex}-{next(self._monitor_ids)}"
-            outbox.monitor(monitor_address, zmq.EVENT_DISCONNECTED)
+            outbox.monitor(monitor_address, _MAILBOX_GONE)
             monitor = self.ctx.socket(zmq.PAIR)
             monitor.setsockopt(zmq.LINGER, 0)
             monitor.connect(monitor_address)
@@ -345,11 +350,12 @@ class Engine:
 
     def _on_monitor(self, monitor: zmq.Socket) -> None:
         event = parse_monitor_message(monitor.recv_multipart(zmq.NOBLOCK))
-        if event["event"] != zmq.EVENT_DISCONNECTED:
+        if not event["event"] & _MAILBOX_GONE:
             return
+        why = "its connection closed" if event["event"] == zmq.EVENT_DISCONNECTED else "its mailbox refused us"
         for remote in list(self.remotes.values()):
             if remote.monitor is monitor:
-                self._forget(remote, "its connection closed")
+                self._forget(remote, why)
 
     def _check_silences(self, now: float) -> None:
         for remote in list(self.remotes.values()):
