@@ -319,10 +319,5 @@ class Engine:
         if remote.alive and report:
             self.report(PeerEvent(EXIT, remote.info()))
 
-    # -- facts ------------------------------------------------------------------------------
-    def alive_count(self) -> int:
-        """How many remotes are in (read without locking: for tools and tests only)."""
-        return sum(1 for r in list(self.remotes.values()) if r.alive)
-
 
 __all__ = ["Engine", "Timing", "ASK"]
