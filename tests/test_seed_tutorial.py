@@ -34,7 +34,7 @@ def test_2_connecting_binding(tmp_path, monkeypatch):
     port.bind(f"ipc://{tmp_path}/mine.ipc")  # 2
     port.bind("127.0.0.1", 0)  # 3 (port 0: any free TCP port)
     headers = port.do_binds()
-    assert len(headers["zio.port.client.address"].split(",")) == 3
+    assert len(headers["zio.port.client.address"].split(" ")) == 3  # one space, as ZIO C++
     with zio.Peer("me", **headers) as peer:
         port.online(peer)  # "myfriend" is absent: online() returns after its bounded wait
         assert set(port.connected) == {ipc_address, tcp_address}

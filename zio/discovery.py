@@ -41,6 +41,12 @@ class Discovery(abc.ABC):
     #: the name the backend is registered under (informational)
     name: str = "?"
 
+    #: Milliseconds of quiet after which a newly started backend has normally reported the
+    #: peers already on the network (after the first of a name, others may still come).
+    #: ``Port.online()`` waits that long for more same-named peers, so that a pool of them
+    #: shares the first burst. 0 for a backend that knows every peer when start() returns.
+    settle_ms: float = 100.0
+
     @abc.abstractmethod
     def start(
         self,

@@ -78,13 +78,14 @@ class _Table:
             if len(self.events) == self.events.maxlen:
                 log.warning("peer event backlog full: dropping the oldest (poll() the Peer)")
             self.events.append(event)
-            listeners = list(self.listeners)
+            # listeners (ports following names among them) run before any waiter wakes up:
+            # a program that saw a peer arrive finds its ports connected to it already
+            for listener in list(self.listeners):
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("peer event listener %r failed", listener)
             self.cond.notify_all()
-        for listener in listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception("peer event listener %r failed", listener)
 
 
 class Peer:
@@ -106,6 +107,8 @@ class Peer:
         self.headers = _stringify_headers(headers)
         self._table = _Table()
         self._backend = plugins.make_backend(discovery)
+        #: when discovery started (time.monotonic())
+        self.started = time.monotonic()
         self._backend.start(self.uuid, nickname, dict(self.headers), self._table.report)
         # stop the backend even if the application forgets to (no hang at exit)
         self._finalizer = weakref.finalize(self, self._backend.stop)
@@ -156,7 +159,9 @@ class Peer:
             yield event
 
     def add_listener(self, listener: Listener) -> None:
-        """Call ``listener(event)`` for every future event, from the backend's thread: keep it short."""
+        """Call ``listener(event)`` for every future event, from the backend's thread, before
+        waiters (``poll``, ``waitfor``...) wake up; keep it short, and do not wait in it for
+        another thread that uses this Peer."""
         with self._table.cond:
             self._table.listeners.append(listener)
 

@@ -6,20 +6,23 @@ import collections
 import logging
 import math
 import os
+import re
+import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 import zmq
+from zmq.utils.monitor import parse_monitor_message
 
 from . import config
 from .errors import ConfigurationError, MalformedError, PortError, PortTimeout
 from .codec import _decode_parts
 from .message import Message, MessageLevel
-from .sockets import Framing, group_topic, plan_socket, routing_id_to_bytes, routing_id_to_int
+from .sockets import Framing, can_talk, group_topic, plan_socket, routing_id_to_bytes, routing_id_to_int
 
 if TYPE_CHECKING:
-    from .discovery import PeerEvent
+    from .discovery import PeerEvent, PeerInfo
     from .peer import Peer
 
 log = logging.getLogger(__name__)
@@ -36,8 +39,28 @@ _ONE_WAY_DEALERS = {zmq.PUSH}
 #: PUB), receive only subscriptions (XPUB), or are draft sockets (left as libzmq has them).
 _NOTHING_TO_KEEP = {zmq.PUSH, zmq.PUB, zmq.XPUB}
 
-#: Advertised addresses of a port with several binds are joined with this separator.
-ADDRESS_SEPARATOR = ","
+#: Advertised addresses of a port with several binds are joined with one space, as ZIO C++
+#: ``Port::do_binds()`` writes them; readers split on spaces or commas.
+ADDRESS_SEPARATOR = " "
+_ADDRESS_SPLIT = re.compile(r"[\s,]+")
+
+#: How long a send (or online()) waits for connections just made by name to complete their
+#: ZMTP handshake, so that a burst is dealt over every peer known, not only the old ones.
+#: An address that does not answer within it is sent to once it does.
+HANDSHAKE_WAIT_MS = 500
+#: After a PUB's new connection completes its handshake, the subscriber's subscriptions are
+#: one more trip away: wait as long as the handshake took, within these bounds (ms).
+SUBSCRIPTION_WAIT_MS = (2, 100)
+#: Sockets whose subscribers' subscriptions arrive after the handshake.
+_PUBLISHERS = frozenset({zmq.PUB, zmq.XPUB})
+_HANDSHAKE_EVENTS = (
+    zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_CLOSED
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+)
+#: Remote problems (unusable addresses...) are warned about once per node and address;
+#: the memory of them is bounded, whatever a noisy network advertises.
+_WARNED_MAX = 1000
 
 #: Frames of at least this many bytes travel without copies: received as memoryviews of
 #: the zmq message; sent with ``copy=False`` by one-way sockets (below) when immutable
@@ -59,9 +82,39 @@ def header_key(port_name: str, key: str) -> str:
 
 
 def advertised_addresses(headers: Mapping[str, str], port_name: str) -> list[str]:
-    """The addresses a peer advertises for its port ``port_name`` (several binds: comma-joined)."""
+    """The addresses a peer advertises for its port ``port_name``: several binds are joined
+    by spaces (ZIO C++, zio) or commas (zio before 0.2); both are read."""
     value = headers.get(header_key(port_name, "address"), "")
-    return [a.strip() for a in value.split(ADDRESS_SEPARATOR) if a.strip()]
+    return [a for a in _ADDRESS_SPLIT.split(value) if a] if isinstance(value, str) else []
+
+
+def _unusable_address(address: str) -> str | None:
+    """Why an advertised ``address`` cannot be connected to, or None if it looks usable."""
+    transport, sep, rest = address.partition("://")
+    if not sep or not rest:
+        return "not a ZeroMQ address (transport://endpoint)"
+    if transport not in ("tcp", "ipc", "inproc", "ws", "wss", "tipc", "vmci", "udp", "pgm", "epgm", "norm"):
+        return f"unknown transport {transport!r}"
+    return None
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _exclusive(method: _F) -> _F:
+    """Run ``method`` holding the port's lock: one thread at a time touches the socket."""
+
+    def locked(self: "Port", *args: Any, **kwargs: Any) -> Any:
+        self._lock.acquire()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._release()
+
+    locked.__name__ = method.__name__
+    locked.__qualname__ = method.__qualname__
+    locked.__doc__ = method.__doc__
+    return locked  # type: ignore[return-value]
 
 
 #: The contexts zio ports use; at interpreter exit their queued messages get a chance to leave.
@@ -75,6 +128,11 @@ def _deliver_queued_messages() -> None:
     for context in list(_CONTEXTS):
         if not context.closed:
             context.destroy(linger=CLOSE_LINGER_MS)
+
+
+def _deadline(timeout_ms: float | None) -> float | None:
+    """Monotonic deadline of a timeout in ms; None or negative: none."""
+    return None if timeout_ms is None or timeout_ms < 0 else time.monotonic() + timeout_ms / 1000.0
 
 
 def _poll_ms(deadline: float | None) -> int | None:
@@ -104,6 +162,12 @@ class Port:
     ``socket_type`` is any pyzmq socket-type constant except STREAM/DGRAM. ``hostname``
     is the interface address a plain :meth:`bind` uses. Binds and connects are requested
     first and carried out by :meth:`do_binds` and :meth:`online`.
+
+    Threads: a port is used by one thread at a time; every call holds the port's lock, so
+    a call from a second thread waits for the current one to end. Discovery changes are
+    applied by the discovery thread itself while the port is idle (under the same lock:
+    ZeroMQ allows a socket to move between threads with a full memory barrier, which the
+    lock gives), and by the port's own thread, woken through a pipe, while a call runs.
     """
 
     def __init__(
@@ -134,6 +198,11 @@ class Port:
         self._peer: Peer | None = None
         self._online = False
         self._dirty = False
+        self._lock = threading.Lock()
+        self._monitor: zmq.Socket | None = None  # handshake events of the connects it makes
+        self._pending: dict[str, float] = {}  # connected address -> when, handshake not seen yet
+        self._subscription_wait_until = 0.0  # a PUB's new subscribers are subscribing until then
+        self._warned: set[tuple[str, str]] = set()
         # the discovery thread wakes the port through this pipe; the port alone touches the socket
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -203,6 +272,7 @@ class Port:
                 f"bind() takes nothing, a ZeroMQ address or (host, tcp_port), not {spec!r}"
             )
 
+    @_exclusive
     def connect(self, *spec: str) -> None:
         """Request a connect: ``connect(address)`` or ``connect(node, port)`` to be resolved by name."""
         if len(spec) == 1 and isinstance(spec[0], str) and "://" in spec[0]:
@@ -215,12 +285,14 @@ class Port:
             if self._online:
                 if self._peer is None:
                     raise PortError(f"port {self.name!r} is online without a peer: cannot resolve {spec}")
-                self._mark_dirty()
+                self._watch_handshakes()
+                self._dirty = True
         else:
             raise ConfigurationError(
                 f"connect() takes a ZeroMQ address or (node, port) names, not {spec!r}"
             )
 
+    @_exclusive
     def subscribe(self, prefix: str | bytes = "") -> None:
         """Subscribe a SUB (or XSUB) port to messages whose prefix starts with ``prefix`` ("" for
         all); a DISH port joins the group named ``prefix``."""
@@ -261,8 +333,14 @@ class Port:
                 actual = actual.replace(wildcard, self.hostname, 1)
         return actual
 
+    @_exclusive
     def do_binds(self) -> dict[str, str]:
-        """Carry out the requested binds; return this port's peer headers (``address``, ``socket``...)."""
+        """Carry out the requested binds; return this port's peer headers (``address``, ``socket``...).
+
+        Several bound addresses are advertised joined by one space, as ZIO C++ does."""
+        return self._do_binds()
+
+    def _do_binds(self) -> dict[str, str]:
         while self._to_bind:
             address = self._bind_one(self._to_bind.pop(0))
             self._bound.append(address)
@@ -274,11 +352,17 @@ class Port:
             self.add_headers(carrier=zmq.SocketType(self.plan.actual).name)
         return dict(self.headers)
 
+    @_exclusive
     def online(self, peer: Peer | None = None, timeout_ms: float | None = None) -> None:
         """Make the connects; names are resolved through ``peer``.
 
         Waits up to ``timeout_ms`` (default ``$ZIO_RESOLVE_TIMEOUT_MS`` or 5000 ms) for named
-        nodes that are not known yet, then returns; they are connected whenever they appear.
+        nodes that are not known yet, then returns (logging a WARNING naming them); they are
+        connected whenever they appear. Once a named node is seen, it also waits, within the
+        same bound, until discovery has had time to report the other peers of that name
+        already on the network (the backend's ``settle_ms`` of quiet) and until the
+        connections are up, so that a burst sent right after ``online()`` is shared by
+        every one of them.
         """
         if self._online:
             return
@@ -286,23 +370,51 @@ class Port:
             raise PortError(
                 f"port {self.name!r} has connects by name {self._wishes} but online() got no peer"
             )
-        self.do_binds()
+        self._do_binds()
+        if timeout_ms is None:
+            timeout_ms = config.resolve_timeout_ms()
+        deadline = time.monotonic() + max(0.0, timeout_ms) / 1000.0
+        if self._wishes or self._direct:
+            self._watch_handshakes()
         for address in self._direct:
             self._connect(address)
         self._peer = peer
         self._online = True
-        if peer is None:
-            return
-        peer.add_listener(self._on_peer_event)
-        if timeout_ms is None:
-            timeout_ms = config.resolve_timeout_ms()
-        deadline = time.monotonic() + max(0.0, timeout_ms) / 1000.0
-        for node, _ in self._wishes:
-            remaining_ms = max(0.0, deadline - time.monotonic()) * 1000.0
-            if not peer.waitfor(node, remaining_ms):
-                log.info("port %s: node %r not seen yet; it will be connected when it appears", self.name, node)
+        if peer is not None:
+            peer.add_listener(self._on_peer_event)
+            if self._wishes:
+                self._await_names(peer, deadline)
         self._resolve()
+        self._await_handshakes(deadline)
 
+    def _await_names(self, peer: Peer, deadline: float) -> None:
+        """Wait until every wished node is known and discovery has settled (both bounded)."""
+        for node, _ in self._wishes:
+            if not peer.waitfor(node, max(0.0, deadline - time.monotonic()) * 1000.0):
+                log.warning(
+                    "port %s: no node named %r found within the wait of online(); it will be "
+                    "connected when it appears", self.name, node,
+                )
+        if any(not peer.matchnick(node) for node, _ in self._wishes):
+            return  # what is missing was warned about; the rest is connected now
+        settle = max(0.0, float(getattr(peer.backend, "settle_ms", 0.0) or 0.0)) / 1000.0
+        nicks = {node for node, _ in self._wishes}
+
+        def matching() -> frozenset[Any]:
+            return frozenset(u for u, info in peer.peers.items() if info.nick in nicks)
+
+        seen = matching()
+        quiet_until = max(time.monotonic(), peer.started + settle)
+        while True:
+            wait = min(quiet_until, deadline) - time.monotonic()
+            if wait <= 0:
+                return
+            now = peer._wait(lambda: matching() - seen, wait * 1000.0)
+            if now:
+                quiet_until = time.monotonic() + settle  # one more came: others may follow
+                seen = matching()
+
+    @_exclusive
     def offline(self) -> None:
         """Undo every connect and bind and forget them: the port is as just constructed.
 
@@ -318,6 +430,7 @@ class Port:
         if self._peer is not None:
             self._peer.remove_listener(self._on_peer_event)
             self._peer = None
+        self._unwatch_handshakes()
         if reopen and (self._bound or self._connected):
             self._poller.unregister(self.sock)
             self.sock.close(linger=CLOSE_LINGER_MS)
@@ -334,6 +447,7 @@ class Port:
         self._online = False
         self._dirty = False
 
+    @_exclusive
     def close(self) -> None:
         """Go offline and close the socket, giving queued messages ``CLOSE_LINGER_MS`` to leave."""
         if self.sock.closed:
@@ -350,27 +464,71 @@ class Port:
 
     # -- live resolution ------------------------------------------------------------
     def _on_peer_event(self, event: PeerEvent) -> None:
-        """Called in the discovery thread: never touch the socket here, only wake the port."""
-        if any(event.peer.nick == node for node, _ in self._wishes):
-            self._mark_dirty()
+        """Called in the discovery thread. If the port is idle, apply the change here and now
+        (holding the port's lock); if a call is running, wake it to apply the change itself."""
+        if not any(event.peer.nick == node for node, _ in self._wishes):
+            return
+        self._dirty = True  # first the flag, then the lock: see _release
+        if self._lock.acquire(False):
+            self._release()
+        else:
+            try:
+                os.write(self._wake_w, b"!")
+            except (BlockingIOError, OSError):
+                pass  # the pipe is full (a wake-up is pending anyway) or the port is closed
 
-    def _mark_dirty(self) -> None:
-        self._dirty = True
-        try:
-            os.write(self._wake_w, b"!")
-        except (BlockingIOError, OSError):
-            pass  # the pipe is full (a wake-up is pending anyway) or the port is closed
+    def _release(self) -> None:
+        """Release the port's lock, then apply discovery changes that came while it was held.
 
-    def _wanted_addresses(self) -> set[str]:
-        wanted: set[str] = set()
+        A discovery thread sets ``_dirty`` before it tries the lock, and the holder looks at
+        ``_dirty`` after releasing it, so every change is applied by one or the other."""
+        self._lock.release()
+        if self._dirty:
+            self._catch_up()
+
+    def _catch_up(self) -> None:
+        """Apply pending discovery changes, unless another thread holds the lock (it will)."""
+        while self._dirty and self._lock.acquire(False):
+            try:
+                if self._dirty and self._online and not self.sock.closed:
+                    self._resolve()
+                    self._read_handshakes()
+            except Exception:  # remote input never raises in the local program
+                log.exception("port %s: applying a discovery change failed", self.name)
+            finally:
+                self._lock.release()
+
+    def _wanted_addresses(self) -> dict[str, tuple[PeerInfo, str]]:
+        """The addresses named nodes advertise now, each with the node and port advertising it."""
+        wanted: dict[str, tuple[PeerInfo, str]] = {}
         if self._peer is None:
             return wanted
         peers = self._peer.peers.values()
         for node, port_name in self._wishes:
             for info in peers:
-                if info.nick == node:
-                    wanted.update(advertised_addresses(info.headers, port_name))
+                if info.nick != node:
+                    continue
+                remote_type = info.headers.get(header_key(port_name, "socket"), "")
+                if remote_type and not can_talk(self.plan.name, remote_type):
+                    self._warn_once(info, port_name, f"is {remote_type}, which a {self.plan.name} port cannot talk to")
+                    continue
+                for address in advertised_addresses(info.headers, port_name):
+                    why = _unusable_address(address)
+                    if why is None:
+                        wanted.setdefault(address, (info, port_name))
+                    else:
+                        self._warn_once(info, port_name, f"advertises {address!r}: {why}")
         return wanted
+
+    def _warn_once(self, info: PeerInfo, port_name: str, what: str) -> None:
+        """Log a problem with a remote node's advert at WARNING, once per node and problem."""
+        key = (str(info.uuid), f"{port_name} {what}")
+        if key in self._warned:
+            return
+        if len(self._warned) >= _WARNED_MAX:
+            self._warned.clear()
+        self._warned.add(key)
+        log.warning("port %s: skipping port %r of node %r (%s): it %s", self.name, port_name, info.nick, info.uuid, what)
 
     def _resolve(self) -> None:
         """Connect to the addresses named nodes advertise now; drop those that went away."""
@@ -381,15 +539,16 @@ class Port:
         except BlockingIOError:
             pass
         wanted = self._wanted_addresses()
-        departed = [a for a in self._resolved - wanted if a not in self._direct]
+        departed = [a for a in self._resolved - wanted.keys() if a not in self._direct]
         if departed:
             # disconnecting drops what a departed peer sent and we did not read yet: read it first
             self._keep_unread()
             for address in departed:
                 self._disconnect(address)
-        for address in wanted - self._connected:
-            self._connect(address)
-        self._resolved = wanted
+        for address, source in wanted.items():
+            if address not in self._connected:
+                self._connect(address, source)
+        self._resolved = {a for a in wanted if a in self._connected}
 
     def _keep_unread(self) -> None:
         """Move every message waiting in the socket to the port's backlog, which recv() reads first."""
@@ -401,23 +560,93 @@ class Port:
             except zmq.Again:
                 return
 
-    def _connect(self, address: str) -> None:
+    def _connect(self, address: str, source: tuple[PeerInfo, str] | None = None) -> None:
+        """Connect ``address``. A direct address that fails raises PortError; one advertised
+        by a remote node (``source``: its info and port) is logged once and skipped."""
         if address in self._connected:
             return
         try:
             self.sock.connect(address)
         except zmq.ZMQError as err:
-            raise PortError(f"port {self.name!r} cannot connect {address}: {err}") from err
+            if source is None:
+                raise PortError(f"port {self.name!r} cannot connect {address}: {err}") from err
+            self._warn_once(source[0], source[1], f"advertises {address!r}: {err}")
+            return
         self._connected.add(address)
+        if self._monitor is not None and not address.startswith("inproc://"):
+            self._pending[address] = time.monotonic()
         log.debug("port %s connected %s", self.name, address)
 
     def _disconnect(self, address: str) -> None:
         self._connected.discard(address)
+        self._pending.pop(address, None)
         try:
             self.sock.disconnect(address)
         except zmq.ZMQError as err:
             log.debug("port %s: disconnect %s: %s", self.name, address, err)
         log.debug("port %s disconnected %s", self.name, address)
+
+    # -- connection handshakes ----------------------------------------------------------
+    def _watch_handshakes(self) -> None:
+        """Start watching the socket's connection events (once per socket)."""
+        if self._monitor is None:
+            self._monitor = self.sock.get_monitor_socket(_HANDSHAKE_EVENTS)
+
+    def _unwatch_handshakes(self) -> None:
+        self._pending.clear()
+        if self._monitor is not None:
+            try:
+                self.sock.disable_monitor()
+            except zmq.ZMQError:
+                pass
+            self._monitor.close(linger=0)
+            self._monitor = None
+
+    def _read_handshakes(self) -> None:
+        """Take the connection events that came; a handshake done or a refusal ends a wait."""
+        monitor = self._monitor
+        if monitor is None:
+            return
+        while True:
+            try:
+                event = parse_monitor_message(monitor.recv_multipart(_NOBLOCK))
+            except zmq.Again:
+                return
+            address = event["endpoint"].decode(errors="replace")
+            connected_at = self._pending.pop(address, None)
+            if (
+                connected_at is not None
+                and event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED
+                and self.plan.actual in _PUBLISHERS
+            ):
+                low, high = SUBSCRIPTION_WAIT_MS
+                now = time.monotonic()
+                took_ms = min(max((now - connected_at) * 1000.0, low), high)
+                self._subscription_wait_until = max(self._subscription_wait_until, now + took_ms / 1000.0)
+
+    def _await_handshakes(self, deadline: float | None) -> None:
+        """Wait until the connections just made are up (at most HANDSHAKE_WAIT_MS, and
+        ``deadline``), so that what is sent next is shared by them too."""
+        limit = time.monotonic() + HANDSHAKE_WAIT_MS / 1000.0
+        if deadline is not None:
+            limit = min(limit, deadline)
+        self._read_handshakes()
+        while self._pending and self._monitor is not None:
+            wait = _poll_ms(limit)
+            if not wait:
+                log.debug("port %s: no handshake yet with %s; not waiting longer", self.name, sorted(self._pending))
+                self._pending.clear()
+                break
+            self._monitor.poll(wait)
+            self._read_handshakes()
+        if self._subscription_wait_until:
+            pause = min(self._subscription_wait_until, limit) - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)  # a new subscriber's subscriptions are on their way
+            self._subscription_wait_until = 0.0
+            # have the socket take in the subscriptions now: a send only looks at them once
+            # in a while (libzmq throttles command processing), reading EVENTS does it at once
+            self.sock.getsockopt(zmq.EVENTS)
 
     # -- messages ----------------------------------------------------------------------
     def send(self, msg: Message, timeout_ms: float | None = None) -> None:
@@ -431,8 +660,21 @@ class Port:
         """
         if not isinstance(msg, Message):
             raise ConfigurationError(f"Port.send() takes a zio.Message, not {type(msg).__name__}")
+        lock = self._lock
+        lock.acquire()
+        try:
+            self._send(msg, timeout_ms)
+        finally:
+            lock.release()
+            if self._dirty:
+                self._catch_up()
+
+    def _send(self, msg: Message, timeout_ms: float | None) -> None:
         if self._dirty:
             self._resolve()
+        if self._pending or self._subscription_wait_until:
+            # connections just made by name: let them come up, so that they get their share
+            self._await_handshakes(_deadline(timeout_ms))
         origin = self.origin
         if origin is not None and (type(origin) is not int or msg.origin != origin):
             msg.origin = origin  # validates; unchanged coords keep their cached wire bytes
@@ -444,7 +686,7 @@ class Port:
             pass
         except zmq.ZMQError as err:
             raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
-        deadline = None if timeout_ms is None or timeout_ms < 0 else time.monotonic() + timeout_ms / 1000.0
+        deadline = _deadline(timeout_ms)
         while True:
             self._wait_writable(deadline)
             try:
@@ -517,7 +759,7 @@ class Port:
     def _wait_writable(self, deadline: float | None) -> None:
         """Wait until the socket may take a message or discovery changed something."""
         if deadline is not None and time.monotonic() >= deadline:
-            raise PortTimeout(f"port {self.name!r} could not send within the timeout: no peer took it")
+            raise PortTimeout(f"port {self.name!r} could not send within the timeout: {self._why_no_peer()}")
         wait = _poll_ms(deadline)
         poller = zmq.Poller()
         poller.register(self.sock, zmq.POLLOUT)
@@ -527,6 +769,37 @@ class Port:
             self._resolve()
         elif self.sock in ready and self.plan.actual == zmq.ROUTER:
             time.sleep(0.001)  # a ROUTER is always "writable": its EAGAIN means one peer is full
+
+    def _why_no_peer(self) -> str:
+        """Say why no peer takes this port's messages: names not found, ports missing,
+        socket types that cannot talk to this one, or addresses that did not answer."""
+        reasons: list[str] = []
+        peers = list(self._peer.peers.values()) if self._peer is not None else []
+        for node, port_name in self._wishes:
+            nodes = [info for info in peers if info.nick == node]
+            if not nodes:
+                reasons.append(f"no node named {node!r} was found")
+                continue
+            with_port = [info for info in nodes if advertised_addresses(info.headers, port_name)]
+            if not with_port:
+                reasons.append(f"node {node!r} has no port {port_name!r}")
+                continue
+            types = {info.headers.get(header_key(port_name, "socket"), "?") for info in with_port}
+            unfit = sorted(t for t in types if not can_talk(self.plan.name, t))
+            if unfit and len(unfit) == len(types):
+                reasons.append(
+                    f"{node!r} port {port_name!r} is {'/'.join(unfit)}, which a {self.plan.name} port cannot talk to"
+                )
+            else:
+                addresses = sorted(a for info in with_port for a in advertised_addresses(info.headers, port_name))
+                reasons.append(f"{node!r} port {port_name!r} at {' '.join(addresses)} took nothing")
+        if self._direct:
+            reasons.append(f"no peer at {' '.join(self._direct)} took it")
+        if not reasons:
+            if not self._online:
+                return "the port is not online (call online() first)"
+            return "the port has no connects and no peer connected to it"
+        return "; ".join(reasons)
 
     def _routing_bytes(self, msg: Message) -> bytes:
         if not msg.routing_id:
@@ -555,6 +828,8 @@ class Port:
         """
         if timeout is not None:
             timeout_ms = timeout
+        lock = self._lock
+        lock.acquire()
         try:
             return self._recv(timeout_ms)
         except MalformedError:
@@ -563,6 +838,10 @@ class Port:
             raise
         except zmq.ZMQError as err:
             raise PortError(f"port {self.name!r} ({self.plan.name}) cannot receive: {err}") from err
+        finally:
+            lock.release()
+            if self._dirty:
+                self._catch_up()
 
     def _answer_malformed_request(self) -> None:
         """A REP socket owes a reply to every request, even a malformed one."""
@@ -578,7 +857,7 @@ class Port:
                 return self._read(_NOBLOCK)  # a message is waiting already: no poll needed
             except zmq.Again:
                 pass
-        deadline = None if timeout_ms is None or timeout_ms < 0 else time.monotonic() + timeout_ms / 1000.0
+        deadline = _deadline(timeout_ms)
         while True:
             if self._dirty:
                 self._resolve()

@@ -119,6 +119,28 @@ def plan_socket(socket_type: int) -> SocketPlan:
     return SocketPlan(requested, name, requested, Framing.MULTIPART)
 
 
+#: Which socket types a socket type can talk to (ZeroMQ's valid pairs, by requested name).
+_PARTNERS: dict[str, frozenset[str]] = {
+    name: frozenset(partners.split())
+    for name, partners in {
+        "PAIR": "PAIR", "PUB": "SUB XSUB", "XPUB": "SUB XSUB", "SUB": "PUB XPUB", "XSUB": "PUB XPUB",
+        "REQ": "REP ROUTER", "REP": "REQ DEALER", "DEALER": "REP ROUTER DEALER",
+        "ROUTER": "REQ DEALER ROUTER", "PUSH": "PULL", "PULL": "PUSH", "CLIENT": "SERVER",
+        "SERVER": "CLIENT", "RADIO": "DISH", "DISH": "RADIO", "SCATTER": "GATHER",
+        "GATHER": "SCATTER", "PEER": "PEER", "CHANNEL": "CHANNEL",
+    }.items()
+}
+
+
+def can_talk(local: str, remote: str) -> bool:
+    """True when a ``local`` socket (a ZeroMQ type name) can exchange messages with a ``remote`` one.
+
+    Unknown names (a newer libzmq's, a typo in a peer's header) are given the benefit of the doubt.
+    """
+    partners = _PARTNERS.get(local.upper())
+    return partners is None or remote.upper() not in _PARTNERS or remote.upper() in partners
+
+
 def routing_id_to_int(rid: bytes) -> int | bytes:
     """Turn a ROUTER's generated 5-byte routing id into the integer a SERVER would give."""
     if len(rid) == 5 and rid[0] == 0:
