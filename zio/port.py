@@ -554,6 +554,8 @@ class Port:
         """Move every message waiting in the socket to the port's backlog, which recv() reads first."""
         if self.plan.framing is Framing.SINGLE or self.plan.actual in _NOTHING_TO_KEEP:
             return
+        # take in what the I/O thread delivered (a non-blocking recv may skip that step)
+        self.sock.getsockopt(zmq.EVENTS)
         while True:
             try:
                 self._backlog.append(self._recv_frames(_NOBLOCK))
