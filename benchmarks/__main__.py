@@ -13,7 +13,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-#: Runs of the pool scenarios per backend (each about 3 s: a 2 s idle period and start-up).
+#: Runs of the pool scenarios per backend (each 3 to 4 s: a 2 s idle period, start-up, tear-down).
 POOL_RUNS, POOL_RUNS_QUICK = 5, 2
 SECTIONS = ["throughput", "codec", "discovery", "exits", "convergence", "pool"]
 

@@ -8,17 +8,19 @@ outside the network namespace the benchmark put it in.
 Modes:
 
 ``worker``
-    prints ``ready``; on ``start NICK`` runs ``zio.Node(NICK)`` with a PULL port ``in``
-    (bound, online) and prints ``online``; counts every message it receives, by burst
-    (the message's label) and sequence number; on ``count TAG`` prints ``count`` with the
-    sequence numbers of burst TAG received so far; on ``mates`` prints ``mates`` with how
-    many other nodes of its nickname its node sees; EOF closes the node and ends.
+    prints ``ready``; on ``start NICK`` runs a fresh ``zio.Node(NICK)`` with a PULL port
+    ``in`` (bound, online) and prints ``online``; counts every message it receives, by
+    burst (the message's label) and sequence number; on ``count TAG`` prints ``count``
+    with the sequence numbers of burst TAG received so far; on ``mates`` prints ``mates``
+    with how many other nodes of its nickname its node sees; on ``stop`` closes the node
+    and prints ``stopped``; EOF closes the node and ends.
 ``client``
     prints ``ready``; on ``online WORKERS N TAG`` closes its previous node if any, runs a
     fresh ``zio.Node("client")`` whose PUSH port ``out`` does ``connect(WORKERS, "in")``,
     calls ``online()``, prints ``online``, and at once (N > 0) sends burst TAG of N
     messages and prints ``sent``; on ``burst N TAG`` sends such a burst and prints
-    ``sent``. Between commands it does nothing at all (no send, no recv): it sits idle.
+    ``sent``; on ``stop`` closes its node and prints ``stopped``. Between commands it does
+    nothing at all (no send, no recv): it sits idle.
 """
 from __future__ import annotations
 
@@ -55,6 +57,11 @@ def worker(kind: str, port: int) -> None:
             say(event="online", t0=t0, t=time.monotonic(), uuid=str(node.peer.uuid), address=pull.bound[0])
         elif cmd == "count":
             say(event="count", tag=args[0], seqnos=sorted(received.get(args[0], [])))
+        elif cmd == "stop":
+            if node is not None:
+                node.close()
+            node = pull = None
+            say(event="stopped", t=time.monotonic())
         elif cmd == "mates":
             mates = 0
             if node is not None:
@@ -120,6 +127,11 @@ def client(kind: str, port: int) -> None:
             say(event="online", t0=t0, t=t1, uuid=str(node.peer.uuid))
         elif cmd == "burst":
             burst(int(args[0]), args[1])
+        elif cmd == "stop":
+            if state["node"] is not None:
+                state["node"].close()
+            state.update(node=None, push=None)
+            say(event="stopped", t=time.monotonic())
 
     say(event="ready", t=time.monotonic(), pid=os.getpid())
     while not stdin.eof:

@@ -2,8 +2,9 @@
 
 DESIGN.md ("Live resolution"): a pool of same-named workers shares a burst sent right
 after ``online()``, and a worker that joined while the port sat idle gets its share of the
-next. One run, every process a ``benchmarks._pool_node`` child (fresh processes, a fresh
-beacon port and fresh worker nickname per run, so runs cannot see each other):
+next. Five ``benchmarks._pool_node`` processes (four workers, one client; a beacon port of
+their own) serve a few runs; each run has fresh nodes and a worker nickname of its own, and
+all of them leave before the next run, so runs cannot see each other. One run:
 
 1. three workers ``zio.Node(NICK)``, each with a PULL port ``in`` (bound, online), report
    ``online`` (their ``online()`` returned), and the benchmark waits until each of them
@@ -83,62 +84,73 @@ def _expect(child: Child, event: str, timeout: float, what: str) -> dict:
     return got
 
 
-def run_once(kind: str, run: int, online_burst: int, join_burst: int, idle: float, drain: float) -> dict:
-    """One run of both scenarios with fresh processes; counts, losses and shares of each burst."""
-    port = fresh_port()
+def run_once(workers: list[Child], client: Child, kind: str, run: int, online_burst: int,
+             join_burst: int, idle: float, drain: float) -> dict:
+    """One run of both scenarios with fresh nodes; counts, losses and shares of each burst."""
     nick = f"worker{run}"
+    originals, newcomer = workers[:ONLINE_WORKERS], workers[ONLINE_WORKERS]
+    result: dict = {"run": run}
+    for w in originals:
+        w.send(f"start {nick}")
+    for w in originals:
+        _expect(w, "online", 30, f"{kind} worker")
+    wait_pool(originals, 15)
+
+    # 1. a burst right after online()
+    tag = f"A{run}"
+    client.send(f"online {nick} {online_burst} {tag}")
+    sent = _expect(client, "sent", 60, f"{kind} client (burst after online)")
+    online = _expect(client, "online", 5, f"{kind} client")
+    a = collect(originals, tag, sent["sent"], drain)
+    a.update(burst=online_burst, sent=sent["sent"], unsent=sent["unsent"], seen=sent["seen"],
+             connected=sent["connected"], online_s=online["t"] - online["t0"], burst_s=sent["t"] - sent["t0"],
+             share=min(a["counts"]) / online_burst)
+    result["online"] = a
+
+    # 2. a fresh client node goes online, a fourth worker joins, the client sits idle, a burst
+    tag = f"B{run}"
+    client.send(f"online {nick} 0 {tag}")
+    online = _expect(client, "online", 60, f"{kind} client (second node)")
+    newcomer.send(f"start {nick}")
+    joined = _expect(newcomer, "online", 30, f"{kind} newcomer")
+    time.sleep(idle)  # the scenario: the client does nothing while the newcomer is there
+    client.send(f"burst {join_burst} {tag}")
+    sent = _expect(client, "sent", 60, f"{kind} client (burst after a join)")
+    b = collect(workers, tag, sent["sent"], drain)
+    b.update(burst=join_burst, sent=sent["sent"], unsent=sent["unsent"], seen=sent["seen"],
+             connected=sent["connected"], online_s=online["t"] - online["t0"], burst_s=sent["t"] - sent["t0"],
+             idle_s=sent["t0"] - joined["t"], share=b["counts"][-1] / join_burst)
+    result["join"] = b
+    for c in (*workers, client):  # every node of this run leaves before the next run begins
+        c.send("stop")
+    for c in (*workers, client):
+        _expect(c, "stopped", 30, f"{kind} pool process")
+    return result
+
+
+def measure(kind: str, runs: int, online_burst: int = 300, join_burst: int = 400,
+            idle: float = 2.0, drain: float = 3.0) -> dict:
+    """``runs`` runs of both scenarios; the worst share of each, and every run's figures.
+
+    The processes (four workers, one client) serve every run; each run has fresh nodes
+    under a nickname of its own, so a run cannot see the nodes of another."""
+    t0 = time.monotonic()
+    port = fresh_port()
     workers = [Child(["worker", kind, port], module=MODULE) for _ in range(ONLINE_WORKERS + 1)]
     client = Child(["client", kind, port], module=MODULE)
     everyone = [*workers, client]
-    result: dict = {"run": run}
     try:
         for c in everyone:
             _expect(c, "ready", 60, f"{kind} pool process")
-        for w in workers[:ONLINE_WORKERS]:
-            w.send(f"start {nick}")
-        for w in workers[:ONLINE_WORKERS]:
-            _expect(w, "online", 30, f"{kind} worker")
-        wait_pool(workers[:ONLINE_WORKERS], 15)
-
-        # 1. a burst right after online()
-        client.send(f"online {nick} {online_burst} A")
-        sent = _expect(client, "sent", 60, f"{kind} client (burst after online)")
-        online = _expect(client, "online", 5, f"{kind} client")
-        a = collect(workers[:ONLINE_WORKERS], "A", sent["sent"], drain)
-        a.update(burst=online_burst, sent=sent["sent"], unsent=sent["unsent"], seen=sent["seen"],
-                 connected=sent["connected"], online_s=online["t"] - online["t0"], burst_s=sent["t"] - sent["t0"],
-                 share=min(a["counts"]) / online_burst)
-        result["online"] = a
-
-        # 2. a fresh client node goes online, a fourth worker joins, the client sits idle, a burst
-        client.send(f"online {nick} 0 B")
-        online = _expect(client, "online", 60, f"{kind} client (second node)")
-        workers[-1].send(f"start {nick}")
-        joined = _expect(workers[-1], "online", 30, f"{kind} newcomer")
-        time.sleep(idle)  # the scenario: the client does nothing while the newcomer is there
-        client.send(f"burst {join_burst} B")
-        sent = _expect(client, "sent", 60, f"{kind} client (burst after a join)")
-        b = collect(workers, "B", sent["sent"], drain)
-        b.update(burst=join_burst, sent=sent["sent"], unsent=sent["unsent"], seen=sent["seen"],
-                 connected=sent["connected"], online_s=online["t"] - online["t0"], burst_s=sent["t"] - sent["t0"],
-                 idle_s=sent["t0"] - joined["t"], share=b["counts"][-1] / join_burst)
-        result["join"] = b
+        done = [run_once(workers, client, kind, i, online_burst, join_burst, idle, drain) for i in range(runs)]
     finally:
-        for c in everyone:  # EOF to all first: they close their nodes side by side
+        for c in everyone:  # EOF to all first: they end side by side
             try:
                 c.proc.stdin.close()
             except OSError:
                 pass
         for c in everyone:
             c.close(timeout=10)
-    return result
-
-
-def measure(kind: str, runs: int, online_burst: int = 300, join_burst: int = 400,
-            idle: float = 2.0, drain: float = 3.0) -> dict:
-    """``runs`` runs of both scenarios; the worst share of each, and every run's figures."""
-    t0 = time.monotonic()
-    done = [run_once(kind, i, online_burst, join_burst, idle, drain) for i in range(runs)]
     out: dict = {"kind": kind, "runs": runs, "idle_s": idle, "drain_s": drain}
     for scenario in ("online", "join"):
         rows = [r[scenario] for r in done]

@@ -200,6 +200,9 @@ class Run:
                 d = data[scenario]
                 text = (f"worst {d['worst_share']:.2f} of {data['runs']} runs {d['worst_counts']}, "
                         f"burst {d['burst']}; lost {d['lost']}")
+                below = sum(r["share"] < need for r in d["runs"])
+                if below:
+                    text += f"; {below} of {data['runs']} runs below {need:.2f}"
                 if d["unsent"]:
                     text += f", unsent {d['unsent']}"
                 if d["duplicates"]:
