@@ -57,3 +57,36 @@ def test_benchmark_node_processes_refuse_to_run_outside_the_benchmark_namespace(
     assert done.returncode != 0
     assert f"{module} " in done.stderr and ("refuses to run" in done.stderr or "only runs" in done.stderr)
     assert done.stdout == ""  # no "ready": nothing started
+
+
+class _FakeWorker:
+    """Stands in for a worker process: answers ``count TAG`` with fixed sequence numbers."""
+
+    def __init__(self, seqnos):
+        self.seqnos = seqnos
+
+    def send(self, line):
+        self.asked = line
+
+    def expect(self, match, timeout):
+        event = {"event": "count", "tag": self.asked.split()[1], "seqnos": self.seqnos}
+        return event if match(event) else None
+
+
+def test_pool_counts_what_never_arrived_as_lost_and_fails_the_row():
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from benchmarks import pool, report
+
+    # 10 sent: 0-3 and 5-9 arrived (5 twice), 4 never did; the drain gives up after 0.1 s
+    got = pool.collect([_FakeWorker([0, 1, 2, 3]), _FakeWorker([5, 6, 7]), _FakeWorker([5, 8, 9])],
+                       "A0", sent=10, drain=0.1)
+    assert got["counts"] == [4, 3, 3] and got["lost"] == 1 and got["duplicates"] == 1
+    run_figures = dict(got, burst=10, sent=10, unsent=0, share=0.3)
+    scenario = {"workers": 3, "burst": 10, "worst_share": 0.3, "worst_counts": got["counts"], "lost": 1,
+                "unsent": 0, "duplicates": 1, "sent": 10, "runs": [run_figures]}
+    result = {"runs": 1, "online": scenario, "join": dict(scenario, lost=0, duplicates=0)}
+    rows = {r.what: r for r in report.Run(quick=True, isolated=True, pool={"beacon": result}).rows()}
+    online = rows["burst share after online() (3 workers, smallest share), beacon"]
+    assert online.result == "FAIL" and "lost 1" in online.zio and "duplicated 1" in online.zio
+    assert rows["burst share after a join (newcomer of 4 workers), beacon"].result == "PASS"
