@@ -13,7 +13,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SECTIONS = ["throughput", "codec", "discovery", "exits", "convergence"]
+#: Runs of the pool scenarios per backend (each 3 to 4 s: a 2 s idle period, start-up, tear-down).
+POOL_RUNS, POOL_RUNS_QUICK = 5, 2
+SECTIONS = ["throughput", "codec", "discovery", "exits", "convergence", "pool"]
 
 
 def _isolate() -> tuple[bool, str, object]:
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
         progress("codec: Message encode/decode")
         run.codec = codec.run(args.quick)
-    discovery_wanted = any(s in sections for s in ("discovery", "exits", "convergence"))
+    discovery_wanted = any(s in sections for s in ("discovery", "exits", "convergence", "pool"))
     if discovery_wanted and not isolated:
         progress("discovery sections refused: not isolated")
     elif discovery_wanted:
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _discovery(run, sections, quick, netns, progress) -> None:
-    from . import convergence, discovery
+    from . import convergence, discovery, pool
 
     kinds = {}
     for kind in ("beacon", "pyre", "mdns", "zeroconf"):
@@ -143,6 +145,16 @@ def _discovery(run, sections, quick, netns, progress) -> None:
                     run.convergence.append(convergence.converge(kind, n, cap, settle, window))
                 except Exception as err:  # noqa: BLE001
                     run.errors[f"convergence {kind} {n}"] = repr(err)
+    if "pool" in sections:
+        runs = POOL_RUNS_QUICK if quick else POOL_RUNS
+        for kind in ("beacon", "mdns"):
+            if not kinds[kind]:
+                continue
+            progress(f"pool: burst shares, {kind} x{runs}")
+            try:
+                run.pool[kind] = pool.measure(kind, runs)
+            except Exception as err:  # noqa: BLE001
+                run.errors[f"pool {kind}"] = repr(err)
 
 
 if __name__ == "__main__":

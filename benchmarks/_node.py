@@ -298,17 +298,17 @@ def swarm(kind: str, port: int, prefix: str, local: int, total: int) -> None:
     say(event="stopped", t0=t0, t=time.monotonic())
 
 
-def _refuse_host_network() -> None:
+def _refuse_host_network(program: str = "benchmarks._node") -> None:
     """Discovery must never reach a real network. The benchmark, once in its private network
     namespace, tells each child which namespace it must find itself in (``ZIO_BENCH_NETNS``:
     the benchmark's own, or a ``netns.Lan`` host's); anything else is refused."""
     expected = os.environ.get("ZIO_BENCH_NETNS")
     if not expected:
-        raise SystemExit("benchmarks._node only runs as a child of an isolated `python -m benchmarks`")
+        raise SystemExit(f"{program} only runs as a child of an isolated `python -m benchmarks`")
     st = os.stat("/proc/self/ns/net")
     if f"{st.st_dev}:{st.st_ino}" != expected:
         raise SystemExit(
-            f"benchmarks._node refuses to run: network namespace {st.st_dev}:{st.st_ino} is not "
+            f"{program} refuses to run: network namespace {st.st_dev}:{st.st_ino} is not "
             f"the isolated one the benchmark expected ({expected})"
         )
 

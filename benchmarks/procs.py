@@ -1,4 +1,4 @@
-"""Child processes of the benchmark (``benchmarks._node``) and their JSON lines."""
+"""Child processes of the benchmark (``benchmarks._node``, ``benchmarks._pool_node``) and their JSON lines."""
 from __future__ import annotations
 
 import json
@@ -24,14 +24,15 @@ def child_tracebacks() -> int:
 
 
 class Child:
-    """One ``benchmarks._node`` process: stdin commands, JSON events with a deadline."""
+    """One ``benchmarks._node`` process (or ``module``): stdin commands, JSON events with a deadline."""
 
-    def __init__(self, args: list[str], popen=subprocess.Popen, env: dict[str, str] | None = None):
+    def __init__(self, args: list[str], popen=subprocess.Popen, env: dict[str, str] | None = None,
+                 module: str = "benchmarks._node"):
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
         full_env["ZIO_BENCH_NETNS"] = netns_id()  # the child checks it is where we think
         full_env.update(env or {})
-        argv = [sys.executable, "-u", "-m", "benchmarks._node", *map(str, args)]
+        argv = [sys.executable, "-u", "-m", module, *map(str, args)]
         stderr = open(STDERR_LOG, "ab") if STDERR_LOG else None
         try:
             self.proc = popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,

@@ -53,6 +53,7 @@ class Run:
     exits: dict[str, dict] = field(default_factory=dict)
     exit_cap: float | None = None
     convergence: list[dict] = field(default_factory=list)
+    pool: dict[str, dict] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     elapsed: float = 0.0
@@ -168,8 +169,46 @@ class Run:
                 rows.append(Row(f"idle CPU per node, {n} nodes (% of a core)", f"beacon {100 * b['cpu_per_node']:.2f} %", pc))
                 pm = f"pyre {p['rss_kb_per_node'] / 1024:.2f} MB" if p and p.get("rss_kb_per_node") is not None else "pyre —"
                 rows.append(Row(f"memory per node, {n} nodes (RSS delta)", f"beacon {b['rss_kb_per_node'] / 1024:.2f} MB", pm))
+        if self.pool or any(k.startswith("pool ") for k in self.errors):
+            rows += self._pool_rows()
         if not self.isolated:
             rows.append(Row("discovery (all rows)", "refused", "", "", "", f"skip: not isolated ({self.isolation_note})"))
+        return rows
+
+    #: (scenario, row title, ideal share, target share) of the pool section
+    POOL_ROWS = (
+        ("online", "burst share after online() (3 workers, smallest share)", 1 / 3, 0.20),
+        ("join", "burst share after a join (newcomer of 4 workers)", 1 / 4, 0.15),
+    )
+
+    def _pool_rows(self) -> list[Row]:
+        rows = []
+        for scenario, title, ideal, need in self.POOL_ROWS:
+            for kind in ("beacon", "mdns"):
+                what = f"{title}, {kind}"
+                anchor = f"ideal {ideal:.2f} (1/{round(1 / ideal)})"
+                target = f"≥ {need:.2f}, none lost"
+                data = self.pool.get(kind)
+                if kind in self.missing:
+                    rows.append(Row(what, f"n/a ({self.missing[kind]})", anchor, "", target, "skip"))
+                    continue
+                if data is None:
+                    error = self.errors.get(f"pool {kind}")
+                    rows.append(Row(what, "error (see notes)" if error else "not run", anchor, "", target,
+                                    "FAIL" if error else "skip"))
+                    continue
+                d = data[scenario]
+                text = (f"worst {d['worst_share']:.2f} of {data['runs']} runs {d['worst_counts']}, "
+                        f"burst {d['burst']}; lost {d['lost']}")
+                below = sum(r["share"] < need for r in d["runs"])
+                if below:
+                    text += f"; {below} of {data['runs']} runs below {need:.2f}"
+                if d["unsent"]:
+                    text += f", unsent {d['unsent']}"
+                if d["duplicates"]:
+                    text += f", duplicated {d['duplicates']}"
+                ok = d["worst_share"] >= need and d["lost"] == 0 and d["unsent"] == 0 and d["duplicates"] == 0
+                rows.append(Row(what, text, anchor, f"{d['worst_share'] / ideal:.2f}", target, verdict(ok)))
         return rows
 
     def table(self) -> str:
@@ -197,7 +236,7 @@ class Run:
                          "draft": bool(zmq.has("draft")), "python": platform.python_version(),
                          "cpus": os.cpu_count()},
             "throughput": self.throughput, "codec": self.codec, "enter_leave": self.enter_leave,
-            "exits": self.exits, "convergence": self.convergence, "missing": self.missing,
+            "exits": self.exits, "convergence": self.convergence, "pool": self.pool, "missing": self.missing,
             "errors": self.errors,
             "table": [r.__dict__ for r in self.rows()],
         }

@@ -1,4 +1,5 @@
-"""The benchmark command runs (its quick codec section only: the full run is not a test)."""
+"""The benchmark command runs (its quick codec section only: the full run is not a test),
+and so does one short run of the pool section."""
 from __future__ import annotations
 
 import json
@@ -6,7 +7,9 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.join(os.path.dirname(__file__), os.pardir)
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir))
 
 
 def test_benchmark_command_prints_a_table_and_writes_json(tmp_path):
@@ -20,3 +23,70 @@ def test_benchmark_command_prints_a_table_and_writes_json(tmp_path):
     report = json.loads(out.read_text())
     assert report["errors"] == {}
     assert all(row["zio"] > 0 and row["anchor"] > 0 for row in report["codec"])
+
+
+@pytest.mark.needs_netns
+def test_pool_section_runs_and_produces_its_rows():
+    """One short run of the pool scenarios on beacon (small bursts, short idle): the figures
+    exist and the table has the rows; the shares themselves are the benchmark's business."""
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from benchmarks import pool, report
+
+    result = pool.measure("beacon", runs=1, online_burst=30, join_burst=40, idle=0.2, drain=2.0)
+    online, join = result["online"], result["join"]
+    assert len(online["worst_counts"]) == 3 and len(join["worst_counts"]) == 4
+    assert online["sent"] + online["unsent"] == 30 and join["sent"] + join["unsent"] == 40
+    assert sum(online["worst_counts"]) + online["lost"] == online["sent"]
+    run = report.Run(quick=True, isolated=True, pool={"beacon": result}, missing={"mdns": "not tried"})
+    rows = {r.what: r for r in run.rows()}
+    for title in ("burst share after online() (3 workers, smallest share)",
+                  "burst share after a join (newcomer of 4 workers)"):
+        assert rows[f"{title}, beacon"].result in ("PASS", "FAIL")
+        assert rows[f"{title}, mdns"].result == "skip"
+
+
+@pytest.mark.parametrize("module", ["benchmarks._node", "benchmarks._pool_node"])
+@pytest.mark.parametrize("expected", [None, "1:2"])
+def test_benchmark_node_processes_refuse_to_run_outside_the_benchmark_namespace(module, expected):
+    env = {k: v for k, v in os.environ.items() if k != "ZIO_BENCH_NETNS"}
+    if expected:
+        env["ZIO_BENCH_NETNS"] = expected  # not the namespace this process is in
+    done = subprocess.run([sys.executable, "-m", module, "worker", "beacon", "5670"], cwd=ROOT, env=env,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0
+    assert f"{module} " in done.stderr and ("refuses to run" in done.stderr or "only runs" in done.stderr)
+    assert done.stdout == ""  # no "ready": nothing started
+
+
+class _FakeWorker:
+    """Stands in for a worker process: answers ``count TAG`` with fixed sequence numbers."""
+
+    def __init__(self, seqnos):
+        self.seqnos = seqnos
+
+    def send(self, line):
+        self.asked = line
+
+    def expect(self, match, timeout):
+        event = {"event": "count", "tag": self.asked.split()[1], "seqnos": self.seqnos}
+        return event if match(event) else None
+
+
+def test_pool_counts_what_never_arrived_as_lost_and_fails_the_row():
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from benchmarks import pool, report
+
+    # 10 sent: 0-3 and 5-9 arrived (5 twice), 4 never did; the drain gives up after 0.1 s
+    got = pool.collect([_FakeWorker([0, 1, 2, 3]), _FakeWorker([5, 6, 7]), _FakeWorker([5, 8, 9])],
+                       "A0", sent=10, drain=0.1)
+    assert got["counts"] == [4, 3, 3] and got["lost"] == 1 and got["duplicates"] == 1
+    run_figures = dict(got, burst=10, sent=10, unsent=0, share=0.3)
+    scenario = {"workers": 3, "burst": 10, "worst_share": 0.3, "worst_counts": got["counts"], "lost": 1,
+                "unsent": 0, "duplicates": 1, "sent": 10, "runs": [run_figures]}
+    result = {"runs": 1, "online": scenario, "join": dict(scenario, lost=0, duplicates=0)}
+    rows = {r.what: r for r in report.Run(quick=True, isolated=True, pool={"beacon": result}).rows()}
+    online = rows["burst share after online() (3 workers, smallest share), beacon"]
+    assert online.result == "FAIL" and "lost 1" in online.zio and "duplicated 1" in online.zio
+    assert rows["burst share after a join (newcomer of 4 workers), beacon"].result == "PASS"
