@@ -482,7 +482,8 @@ def test_newcomer_finds_a_running_peer(make_peer):
 def test_one_shot_query_is_answered_by_unicast_each_time(make_peer):
     """The one-shot query from an ephemeral port gets the running peers' records, and a second
     one sent right after (another newcomer) is answered too: zeroconf responders ignore a
-    packet identical to one of the last 800 ms, so each query carries its own message ID."""
+    packet identical to one of the last 800 ms unless it asks a QU question, so the one-shot
+    question carries the QU bit."""
     running = make_peer(nick("answers"), colour="green")
     found: list[queue.SimpleQueue] = [queue.SimpleQueue(), queue.SimpleQueue()]
     queries = [

@@ -21,7 +21,6 @@ browsing as before and takes over (updates, goodbyes).
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from typing import Callable
 
@@ -78,12 +77,16 @@ class OneShotQuery(RecordUpdateListener):
             self._timer.daemon = True
         # both are queued to zeroconf's loop in this order: the listener is in before any answer
         zc.add_listener(self, None)
-        # A fresh message ID (multicast=False is what makes zeroconf write it; the packet still
-        # goes to the mDNS group): zeroconf responders ignore a packet identical to one seen in
-        # the last 800 ms, so two newcomers' one-shot queries must differ (RFC 6762 section 6.7:
-        # the unicast answers echo the ID).
-        out = DNSOutgoing(FLAGS_QUERY, multicast=False, id_=random.randint(1, 0xFFFF))
-        out.add_question(DNSQuestion(self.service_type, TYPE_PTR, CLASS_IN))
+        # The question carries the unicast-response (QU) bit. It changes nothing for the
+        # answers (a query from a port other than 5353 is answered by unicast to that port
+        # anyway), but zeroconf (a) never ignores a packet with a QU question as a duplicate
+        # of one seen in the last 800 ms, so two newcomers starting together are both
+        # answered, and (b) keeps QU questions out of its duplicate-question history, so our
+        # own main browser, which hears this query too, still sends its first query.
+        question = DNSQuestion(self.service_type, TYPE_PTR, CLASS_IN)
+        question.unicast = True
+        out = DNSOutgoing(FLAGS_QUERY)
+        out.add_question(question)
         zc.send(out)
         self._timer.start()
 
