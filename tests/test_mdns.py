@@ -504,6 +504,45 @@ def test_one_shot_query_is_answered_by_unicast_each_time(make_peer):
     assert all(query.zeroconf is None for query in queries)
 
 
+def test_listener_resolves_concurrently_and_drops_overtaken_results(make_peer):
+    """A service whose records are not cached is resolved on zeroconf's loop: the browser's
+    callbacks return at once, several resolve side by side, and a result that a removal of
+    the same name overtook is dropped."""
+    from zio_plugins.mdns.backend import _Listener
+
+    peers = [make_peer(nick("resolved")) for _ in range(3)]
+    names = [f"{instance_label(p.nickname, p.uuid)}.{SERVICE_TYPE}" for p in peers]
+    accepted: queue.SimpleQueue = queue.SimpleQueue()
+    lost: list[str] = []
+
+    class Backend:  # what _Listener uses of MdnsDiscovery
+        service_name = None
+        engine = type("Engine", (), {"lose": lambda self, name: lost.append(name)})()
+
+        def accept(self, name, info):
+            accepted.put((name, txt.decode(info.properties).uuid))
+
+    listener = _Listener(Backend())
+    zc = zeroconf.Zeroconf(interfaces=["127.0.0.1"], ip_version=zeroconf.IPVersion.V4Only)
+    try:
+        assert not zeroconf.ServiceInfo(SERVICE_TYPE, names[0]).load_from_cache(zc)  # nothing cached
+        gate = threading.Event()
+        zc.loop.call_soon_threadsafe(gate.wait, 5)  # zeroconf's loop waits: no resolve ends early
+        t0 = time.monotonic()
+        listener.add_service(zc, SERVICE_TYPE, names[0])
+        listener.add_service(zc, SERVICE_TYPE, names[1])
+        listener.add_service(zc, SERVICE_TYPE, names[2])
+        listener.remove_service(zc, SERVICE_TYPE, names[2])  # its resolve is out of date now
+        assert time.monotonic() - t0 < 0.1  # nothing waited for the network
+        gate.set()
+        got = {accepted.get(timeout=3) for _ in range(2)}
+        assert got == {(names[0], peers[0].uuid), (names[1], peers[1].uuid)}
+        time.sleep(0.5)
+        assert accepted.empty() and lost == [names[2]]
+    finally:
+        zc.close()
+
+
 def test_same_named_peers_are_all_known_to_a_newcomer(monkeypatch):
     """Three processes run Node("worker") with a bound PULL port; a client that connects its
     PUSH port to ("worker", "in") knows all three, not just the first."""

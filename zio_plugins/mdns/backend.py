@@ -9,6 +9,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import ipaddress
+import itertools
 import logging
 import re
 import threading
@@ -55,13 +56,13 @@ class _Listener:
 
     def __init__(self, backend: "MdnsDiscovery"):
         self.backend = backend
-        self._generation: dict[str, int] = {}
+        self._generation: dict[str, int] = {}  # name -> generation of its latest resolve
+        self._counter = itertools.count(1)  # generations are never reused
         self._lock = threading.Lock()
 
     def _next_generation(self, name: str) -> int:
         with self._lock:
-            generation = self._generation.get(name, 0) + 1
-            self._generation[name] = generation
+            generation = self._generation[name] = next(self._counter)
             return generation
 
     def _current(self, name: str, generation: int) -> bool:
@@ -78,7 +79,8 @@ class _Listener:
 
     def remove_service(self, zc: Zeroconf, type_: str, name: str) -> None:
         """A service of our type said goodbye or expired."""
-        self._next_generation(name)
+        with self._lock:
+            self._generation.pop(name, None)  # a resolve still running is out of date
         engine = self.backend.engine
         if engine is not None:
             engine.lose(name)
