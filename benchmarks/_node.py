@@ -14,7 +14,8 @@ Modes:
 ``subject NICK``
     prints ``ready``; then on each stdin line ``start`` makes a fresh node (new UUID) and
     prints ``started`` with ``t0`` taken just before; on ``stop`` stops it and prints
-    ``stopped`` with ``t0`` taken just before; EOF ends the process.
+    ``stopped`` with ``t0`` taken just before; EOF ends the process. Prints the
+    ``enter``/``exit`` events of its current node too.
 ``swarm PREFIX LOCAL TOTAL``
     prints ``ready`` with its RSS; on ``start`` makes LOCAL nodes named PREFIX-i and
     prints ``converged`` once each of them sees TOTAL-1 others (``t0`` = start); on
@@ -228,10 +229,13 @@ def subject(kind: str, port: int, nick: str) -> None:
     current: list = []
     stdin = StdinLines()
 
+    def report(what, uuid, peer_nick, t):  # what the current node sees (newcomer latency)
+        say(event=what, uuid=uuid, nick=peer_nick, t=t)
+
     def handle(line: str):
         if line == "start":
             t0 = time.monotonic()
-            node = make_node(kind, port, nick, lambda *a: None)
+            node = make_node(kind, port, nick, report)
             current.append(node)
             say(event="started", t0=t0, t=time.monotonic(), pid=os.getpid(), uuid=node.uuid)
         elif line == "stop" and current:

@@ -6,6 +6,9 @@ taken in different processes (one clock per machine):
 
 - *enter*: from just before the subject creates its node (a fresh UUID each time) to the
   observer's ENTER event for that UUID (loopback, in the benchmark's private namespace);
+- *newcomer*: the other way round, from just before a fresh node is created to its own
+  ENTER event for a node that was already running (for the last of three, in the crowd
+  variant); runs 0.2 s apart (:func:`newcomers`);
 - *leave*: from just before the subject stops its node to the observer's EXIT;
 - *kill*: from just before SIGKILL of the subject's process to the observer's EXIT
   (loopback: the host lives);
@@ -95,7 +98,80 @@ def enter_leave(kind: str, reps: int, enter_timeout: float, leave_cap: float) ->
     finally:
         subject.close()
         observer.close()
-    return {"enter": enters, "leave": leaves, "enter_timeout": enter_timeout, "leave_cap": leave_cap}
+    result = {"enter": enters, "leave": leaves, "enter_timeout": enter_timeout, "leave_cap": leave_cap}
+    result.update(newcomers(kind, max(NEWCOMER_MIN_REPS, 3 * reps), enter_timeout))
+    return result
+
+
+#: Newcomer rows: at least this many runs each, so that a median and a worst mean something.
+NEWCOMER_MIN_REPS = 6
+#: Pause between one newcomer's stop and the next one's start: shorter than the one second
+#: mDNS responders wait before they multicast the same record again (RFC 6762 section 6),
+#: so an implementation that relies on multicast answers shows it here.
+NEWCOMER_GAP = 0.2
+#: How many running peers the second newcomer row has.
+NEWCOMER_CROWD = 3
+
+
+def _newcomer_runs(kind: str, port: int, running: list[Child], reps: int, timeout: float) -> list[float | None]:
+    """Seconds from a fresh node's creation to its ENTER of every running node, ``reps`` times."""
+    uuids = set()
+    for child in running:
+        ready = child.expect("ready", 30)
+        if ready is None:
+            raise RuntimeError(f"{kind}: a running node did not start")
+        uuids.add(ready["uuid"])
+    subject = Child(["subject", kind, port, "newcomer"])
+    times: list[float | None] = []
+    try:
+        if subject.expect("ready", 30) is None:
+            raise RuntimeError(f"{kind}: newcomer process did not start")
+        time.sleep(1.5)  # the running nodes are settled: startup queries and announcements done
+        for _ in range(reps):
+            subject.backlog.clear()
+            subject.send("start")
+            started = subject.expect("started", 30)
+            if started is None:
+                raise RuntimeError(f"{kind}: newcomer did not start")
+            t0, seen, last = started["t0"], set(), None
+            deadline = time.monotonic() + timeout
+            while seen != uuids:
+                event = subject.expect(
+                    lambda e: e.get("event") == "enter" and e.get("uuid") in uuids - seen and e["t"] >= t0,
+                    max(0.0, deadline - time.monotonic()),
+                )
+                if event is None:
+                    break
+                seen.add(event["uuid"])
+                last = event["t"] - t0
+            times.append(last if seen == uuids else None)
+            subject.send("stop")
+            subject.expect("stopped", 30)
+            time.sleep(NEWCOMER_GAP)
+    finally:
+        subject.close()
+    return times
+
+
+def newcomers(kind: str, reps: int, timeout: float) -> dict:
+    """How soon a new node sees nodes that were already running: one of them, then a crowd.
+
+    From just before the newcomer's process creates its node (a fresh UUID each run) to its
+    ENTER event for the running node (for the last of the crowd). The running nodes are
+    ``observer`` processes started beforehand. The crowd row runs for zio backends only.
+    """
+    result: dict = {"newcomer_timeout": timeout}
+    crowds = [1, NEWCOMER_CROWD] if kind in ("beacon", "mdns") else [1]
+    for crowd in crowds:
+        port = fresh_port()
+        running = [Child(["observer", kind, port, f"running{i}"]) for i in range(crowd)]
+        try:
+            result["newcomer" if crowd == 1 else "newcomer_crowd"] = _newcomer_runs(kind, port, running, reps, timeout)
+        finally:
+            for child in running:
+                child.close()
+    result["newcomer_crowd_size"] = NEWCOMER_CROWD
+    return result
 
 
 class ExitScenario:

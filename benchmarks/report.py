@@ -27,6 +27,11 @@ def dur(v: float | None, cap: float | None = None) -> str:
     return f"{v:.2f} s"
 
 
+#: Target of the newcomer rows (issue 10): from creating a node to its ENTER of a running peer.
+NEWCOMER_MEDIAN = 0.300
+NEWCOMER_WORST = 0.600
+
+
 def verdict(ok: bool | None) -> str:
     return {True: "PASS", False: "FAIL", None: "info"}[ok]
 
@@ -83,6 +88,36 @@ class Run:
             text += f" ({total - got}/{total} > {cap:.0f} s)"
         return text
 
+    def _newcomer(self, kind: str, what: str) -> tuple[str, bool | None]:
+        """"<kind> median M, worst W (n)" and whether it meets the newcomer target (None: no data)."""
+        if kind in self.missing:
+            return f"{kind}: n/a", None
+        data = self.enter_leave.get(kind, {})
+        values = data.get(what)
+        if not values:
+            return f"{kind}: not run", None
+        got = [v for v in values if v is not None]
+        cap = data.get("newcomer_timeout", 0)
+        if not got:
+            return f"{kind}: none within {cap:.0f} s (n={len(values)})", False
+        med, worst = statistics.median(got), max(got)
+        text = f"{kind} median {dur(med)}, worst {dur(worst)} (n={len(values)})"
+        if len(got) < len(values):
+            text += f", {len(values) - len(got)} missed (> {cap:.0f} s)"
+        ok = len(got) == len(values) and med <= NEWCOMER_MEDIAN and worst <= NEWCOMER_WORST
+        return text, ok
+
+    def _newcomer_rows(self) -> list[Row]:
+        rows = []
+        target = f"median ≤ {dur(NEWCOMER_MEDIAN)}, worst ≤ {dur(NEWCOMER_WORST)}"
+        for what, label in (("newcomer", "running peer"), ("newcomer_crowd", "3 running peers")):
+            anchors = [k for k in (("beacon", "pyre", "zeroconf") if what == "newcomer" else ("beacon",))]
+            anchor = "; ".join(self._newcomer(k, what)[0] for k in anchors)
+            text, ok = self._newcomer("mdns", what)
+            result = "skip" if "mdns" in self.missing else (verdict(ok) if ok is not None else "info")
+            rows.append(Row(f"{label} visible to a newcomer (loopback), mdns", text, anchor, "", target, result))
+        return rows
+
     def _exit(self, kind: str, how: str) -> tuple[str, float | None, bool]:
         if kind in self.missing:
             return f"{kind}: n/a ({self.missing[kind]})", None, False
@@ -126,6 +161,7 @@ class Run:
                 rows.append(Row(f"new node visible (loopback), {kind}", self._el(kind, "enter"),
                                 f"{self._el('pyre', 'enter')}; {self._el('zeroconf', 'enter')}", "",
                                 f"≤ {dur(targets[kind])}", verdict(ok) if ok is not None else ("skip" if kind in self.missing else "info")))
+            rows.extend(self._newcomer_rows())
             for kind in ("beacon", "mdns"):
                 rows.append(Row(f"graceful leave (stop), {kind}", self._el(kind, "leave"),
                                 f"{self._el('pyre', 'leave')}; {self._el('zeroconf', 'leave')}",

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import queue
 import select
 import subprocess
 import sys
@@ -29,8 +30,12 @@ from zio_plugins.mdns import txt
 
 zeroconf = pytest.importorskip("zeroconf")
 from zio_plugins.mdns.backend import SERVICE_TYPE, MdnsDiscovery, instance_label  # noqa: E402
+from zio_plugins.mdns.oneshot import OneShotQuery  # noqa: E402
 
 pytestmark = pytest.mark.needs_netns
+
+NODE_PROC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node_proc.py")
+MDNS_ENV = {"ZIO_DISCOVERY": "mdns", "ZIO_INTERFACE": "localhost"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -450,6 +455,127 @@ def test_node_round_trip_by_name(monkeypatch):
         assert reply is not None and reply.origin == 42
         assert server.peer.backend.name == "mdns"
     print(f"\nmdns node round trip by name: {1000 * took:.1f} ms from online()")
+
+
+# ------------------------------------------------------------------------------------------
+# newcomers: peers already running, in other processes, are found at once
+
+
+def test_newcomer_finds_a_running_peer(make_peer):
+    """A new Peer sees a peer that was already running in another process (bound generous:
+    the latency figure is benchmarks/discovery.py's "running peer visible to a newcomer")."""
+    running_nick = nick("running")
+    proc = spawn_peer(running_nick, MDNS_ENV)
+    try:
+        running = uuidlib.UUID(Lines(proc).wait_for(20, event="ready")["uuid"])
+        time.sleep(0.3)  # its announcements are over: only an answer to our query can tell us
+        t0 = time.monotonic()
+        newcomer = make_peer(nick("newcomer"))
+        assert newcomer.waituntil(running, 3000)
+        took = time.monotonic() - t0
+        assert newcomer.peers[running].nick == running_nick
+    finally:
+        finish(proc)
+    print(f"\nmdns newcomer sees a running peer after {1000 * took:.1f} ms")
+
+
+def test_one_shot_query_is_answered_by_unicast_each_time(make_peer):
+    """The one-shot query from an ephemeral port gets the running peers' records, and a second
+    one sent right after (another newcomer) is answered too: zeroconf responders ignore a
+    packet identical to one of the last 800 ms unless it asks a QU question, so the one-shot
+    question carries the QU bit."""
+    running = make_peer(nick("answers"), colour="green")
+    found: list[queue.SimpleQueue] = [queue.SimpleQueue(), queue.SimpleQueue()]
+    queries = [
+        OneShotQuery("127.0.0.1", SERVICE_TYPE, lambda name, info, q=q: q.put((name, info)), window=2.0)
+        for q in found
+    ]
+    try:
+        for query in queries:
+            query.start()
+        for q in found:
+            name, info = q.get(timeout=3)
+            record = txt.decode(info.properties)
+            assert record.uuid == running.uuid and record.headers == {"colour": "green"}
+            assert name == f"{instance_label(running.nickname, running.uuid)}.{SERVICE_TYPE}"
+    finally:
+        for query in queries:
+            query.close()
+    assert all(query.zeroconf is None for query in queries)
+
+
+def test_listener_resolves_concurrently_and_drops_overtaken_results(make_peer):
+    """A service whose records are not cached is resolved on zeroconf's loop: the browser's
+    callbacks return at once, several resolve side by side, and a result that a removal of
+    the same name overtook is dropped."""
+    from zio_plugins.mdns.backend import _Listener
+
+    peers = [make_peer(nick("resolved")) for _ in range(3)]
+    names = [f"{instance_label(p.nickname, p.uuid)}.{SERVICE_TYPE}" for p in peers]
+    accepted: queue.SimpleQueue = queue.SimpleQueue()
+    lost: list[str] = []
+
+    class Backend:  # what _Listener uses of MdnsDiscovery
+        service_name = None
+        engine = type("Engine", (), {"lose": lambda self, name: lost.append(name)})()
+
+        def accept(self, name, info):
+            accepted.put((name, txt.decode(info.properties).uuid))
+
+    listener = _Listener(Backend())
+    zc = zeroconf.Zeroconf(interfaces=["127.0.0.1"], ip_version=zeroconf.IPVersion.V4Only)
+    try:
+        assert not zeroconf.ServiceInfo(SERVICE_TYPE, names[0]).load_from_cache(zc)  # nothing cached
+        gate = threading.Event()
+        zc.loop.call_soon_threadsafe(gate.wait, 5)  # zeroconf's loop waits: no resolve ends early
+        t0 = time.monotonic()
+        listener.add_service(zc, SERVICE_TYPE, names[0])
+        listener.add_service(zc, SERVICE_TYPE, names[1])
+        listener.add_service(zc, SERVICE_TYPE, names[2])
+        listener.remove_service(zc, SERVICE_TYPE, names[2])  # its resolve is out of date now
+        assert time.monotonic() - t0 < 0.1  # nothing waited for the network
+        gate.set()
+        got = {accepted.get(timeout=3) for _ in range(2)}
+        assert got == {(names[0], peers[0].uuid), (names[1], peers[1].uuid)}
+        time.sleep(0.5)
+        assert accepted.empty() and lost == [names[2]]
+    finally:
+        zc.close()
+
+
+def test_same_named_peers_are_all_known_to_a_newcomer(monkeypatch):
+    """Three processes run Node("worker") with a bound PULL port; a client that connects its
+    PUSH port to ("worker", "in") knows all three, not just the first."""
+    for key, value in MDNS_ENV.items():
+        monkeypatch.setenv(key, value)
+    worker_nick = nick("worker")
+    workers = [
+        subprocess.Popen([sys.executable, NODE_PROC, "pull", worker_nick, "in"], stdout=subprocess.PIPE,
+                         text=True, env=dict(os.environ))
+        for _ in range(3)
+    ]
+    try:
+        for proc in workers:
+            line = proc.stdout.readline()
+            assert line.startswith("online "), line
+        t0 = time.monotonic()
+        with zio.Node(nick("client")) as client:
+            push = client.port("out", zmq.PUSH)
+            push.connect(worker_nick, "in")
+            client.online(timeout_ms=5000)
+            deadline = t0 + 3.0
+            while len(client.peer.matchnick(worker_nick)) < 3 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            took = time.monotonic() - t0
+            known = client.peer.matchnick(worker_nick)
+            assert len(known) == 3, f"the client knows {len(known)} of 3 workers after {took:.1f} s"
+            addresses = {client.peer.peers[u].headers["zio.port.in.address"] for u in known}
+            assert len(addresses) == 3
+    finally:
+        for proc in workers:
+            proc.kill()
+            proc.wait()
+    print(f"\nmdns: all 3 same-named workers known to a new client {1000 * took:.1f} ms after Node()")
 
 
 # ------------------------------------------------------------------------------------------

@@ -24,6 +24,13 @@ for responders that share names on purpose). A new peer is seen in milliseconds,
 one chance in 2**48 per pair) is not detected; peers are told apart by the full UUID
 in TXT all the same.
 
+Newcomers. A new peer finds the peers already running with one query sent at once from
+an ephemeral port, which responders answer by unicast to that port alone
+(:mod:`zio_plugins.mdns.oneshot`): answers to a query from port 5353 with the QU bit,
+zeroconf's default first query, go to whichever process on the host the kernel picks
+when several share port 5353 (RFC 6762 section 15.1). The main browser asks QM
+questions (multicast answers, which every process receives).
+
 Liveness. mDNS only forgets a crashed responder when its records expire (minutes), so
 each peer binds a ZeroMQ ROUTER whose address is in TXT; every observer connects a
 DEALER to it and watches the connection (:mod:`zio_plugins.mdns.liveness`). A peer enters

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import ipaddress
+import itertools
 import logging
 import re
 import threading
 import uuid as uuidlib
 from typing import Any, Mapping
 
-from zeroconf import IPVersion, ServiceBrowser, ServiceInfo, Zeroconf
+from zeroconf import DNSQuestionType, IPVersion, ServiceBrowser, ServiceInfo, Zeroconf
 
 from zio.discovery import Discovery, Reporter
 from zio.errors import ConfigurationError, DiscoveryError, MalformedError
@@ -22,6 +24,7 @@ from zio.interfaces import Interface, select_interface
 
 from . import txt
 from .liveness import Engine, Timing
+from .oneshot import OneShotQuery
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,7 @@ MAX_LABEL = 63
 SHORT_UUID = 12  # hex digits of the UUID in the instance name
 RESOLVE_TIMEOUT_MS = 1500
 REGISTER_TIMEOUT_S = 5.0
+ONESHOT_WINDOW_S = 2.0  # how long a new Peer listens for answers to its one-shot query
 
 
 def instance_label(nickname: str, uuid: uuidlib.UUID) -> str:
@@ -40,11 +44,30 @@ def instance_label(nickname: str, uuid: uuidlib.UUID) -> str:
 
 
 class _Listener:
-    """zeroconf's ServiceListener: runs in zeroconf's browser thread, only posts to the engine."""
+    """zeroconf's ServiceListener: runs in zeroconf's browser thread and never blocks it.
+
+    A record whose SRV, TXT and A records are all cached (zeroconf responders send them
+    beside the PTR) is handled at once. Otherwise it is resolved by ``async_request`` on
+    zeroconf's event loop, concurrently with any other, and handled when that ends; a
+    generation count per name drops a result that a later add, update or removal of the
+    same name has overtaken. Before, each service was resolved in this thread, one after
+    the other, each waiting up to 1.5 s.
+    """
 
     def __init__(self, backend: "MdnsDiscovery"):
         self.backend = backend
-        self.warned: set[tuple[str, bytes]] = set()
+        self._generation: dict[str, int] = {}  # name -> generation of its latest resolve
+        self._counter = itertools.count(1)  # generations are never reused
+        self._lock = threading.Lock()
+
+    def _next_generation(self, name: str) -> int:
+        with self._lock:
+            generation = self._generation[name] = next(self._counter)
+            return generation
+
+    def _current(self, name: str, generation: int) -> bool:
+        with self._lock:
+            return self._generation.get(name) == generation
 
     def add_service(self, zc: Zeroconf, type_: str, name: str) -> None:
         """A service of our type appeared."""
@@ -56,34 +79,42 @@ class _Listener:
 
     def remove_service(self, zc: Zeroconf, type_: str, name: str) -> None:
         """A service of our type said goodbye or expired."""
+        with self._lock:
+            self._generation.pop(name, None)  # a resolve still running is out of date
         engine = self.backend.engine
         if engine is not None:
             engine.lose(name)
 
     def _resolve(self, zc: Zeroconf, type_: str, name: str) -> None:
-        engine = self.backend.engine
-        if engine is None or name == self.backend.service_name:
+        if self.backend.engine is None or name == self.backend.service_name:
             return
+        generation = self._next_generation(name)
         try:
             info = ServiceInfo(type_, name)
-            if not info.request(zc, RESOLVE_TIMEOUT_MS):
-                log.debug("mdns: %s did not resolve within %d ms", name, RESOLVE_TIMEOUT_MS)
+            if info.load_from_cache(zc):
+                self.backend.accept(name, info)
                 return
-            record = txt.decode(info.properties)
-            self.backend.check_range(record)
-        except MalformedError as err:
-            key = (name, bytes(info.text or b""))
-            if key not in self.warned:
-                if len(self.warned) >= 1000:
-                    self.warned.clear()  # bounded, whatever a noisy network sends
-                self.warned.add(key)
-                log.warning("mdns: dropped the record of %r: %s", name, err)
-            engine.lose(name)
-            return
+            assert zc.loop is not None
+            # multicast answers (QM): a unicast one could be handed to another process
+            coro = info.async_request(zc, RESOLVE_TIMEOUT_MS, question_type=DNSQuestionType.QM)
+            future = asyncio.run_coroutine_threadsafe(coro, zc.loop)
         except Exception:  # never let a record break zeroconf's thread
-            log.exception("mdns: failed to handle the record of %r", name)
+            log.exception("mdns: failed to resolve %r", name)
             return
-        engine.see(name, record)
+
+        def done(future: concurrent.futures.Future) -> None:
+            try:
+                complete = not future.cancelled() and future.exception() is None and future.result()
+            except Exception:  # noqa: BLE001 - reported below
+                complete = False
+            if not self._current(name, generation):
+                return  # overtaken by a later add, update or removal
+            if complete:
+                self.backend.accept(name, info)
+            else:
+                log.debug("mdns: %s did not resolve within %d ms", name, RESOLVE_TIMEOUT_MS)
+
+        future.add_done_callback(done)
 
 
 class MdnsDiscovery(Discovery):
@@ -104,6 +135,9 @@ class MdnsDiscovery(Discovery):
         self.engine: Engine | None = None
         self.zeroconf: Zeroconf | None = None
         self.browser: ServiceBrowser | None = None
+        self.oneshot: OneShotQuery | None = None
+        self._warned: set[tuple[str, bytes]] = set()  # (name, TXT) already logged as dropped
+        self._warned_lock = threading.Lock()
         self.info: ServiceInfo | None = None
         self.service_name: str | None = None
         self._announcing: Any = None
@@ -127,6 +161,34 @@ class MdnsDiscovery(Discovery):
             raise MalformedError(f"liveness endpoint {record.live!r} is not tcp://<IPv4>:<port>") from None
         if address not in self.interface.network:
             raise MalformedError(f"liveness endpoint {record.live} is not on {self.interface.network}")
+
+    def accept(self, name: str, info: ServiceInfo) -> None:
+        """Hand a resolved record to the engine, or drop and log it (once) if it is not a good one.
+
+        Called from zeroconf's threads (browser thread, event loops): never raises.
+        """
+        engine = self.engine
+        if engine is None or name == self.service_name:
+            return
+        try:
+            record = txt.decode(info.properties)
+            self.check_range(record)
+        except MalformedError as err:
+            key = (name, bytes(info.text or b""))
+            with self._warned_lock:
+                fresh = key not in self._warned
+                if fresh:
+                    if len(self._warned) >= 1000:
+                        self._warned.clear()  # bounded, whatever a noisy network sends
+                    self._warned.add(key)
+            if fresh:
+                log.warning("mdns: dropped the record of %r: %s", name, err)
+            engine.lose(name)
+            return
+        except Exception:  # never let a record break zeroconf's threads
+            log.exception("mdns: failed to handle the record of %r", name)
+            return
+        engine.see(name, record)
 
     # -- life cycle ---------------------------------------------------------------------
     def start(self, uuid: uuidlib.UUID, nickname: str, headers: Mapping[str, str], report: Reporter) -> None:
@@ -154,7 +216,13 @@ class MdnsDiscovery(Discovery):
             self.engine.start()
             self.zeroconf = Zeroconf(interfaces=[address], ip_version=IPVersion.V4Only)
             self._register()
-            self.browser = ServiceBrowser(self.zeroconf, SERVICE_TYPE, _Listener(self))
+            # QM: answers come by multicast, which every process on the host receives
+            self.browser = ServiceBrowser(
+                self.zeroconf, SERVICE_TYPE, _Listener(self), question_type=DNSQuestionType.QM
+            )
+            # and the peers already running answer this one at once, by unicast, to us alone
+            self.oneshot = OneShotQuery(address, SERVICE_TYPE, self.accept, ONESHOT_WINDOW_S)
+            self.oneshot.start()
         except Exception as err:
             self.stop()
             if isinstance(err, (ConfigurationError, DiscoveryError)):
@@ -204,6 +272,8 @@ class MdnsDiscovery(Discovery):
         self._goodbye()
         if self.engine is not None:
             self.engine.stop()
+        if self.oneshot is not None:
+            self.oneshot.close()
         if self.zeroconf is not None:
             try:
                 self.zeroconf.close()
