@@ -33,6 +33,9 @@ class BeaconDiscovery(Discovery):
     """Discovery by ZRE UDP beacons and ZeroMQ mailboxes; meets Zyre, pyre and other zio nodes."""
 
     name = "beacon"
+    #: Running peers answer a newcomer's first beacon with a HELLO within milliseconds of
+    #: each other; 100 ms of quiet leaves room for busy hosts.
+    settle_ms = 100.0
 
     def __init__(
         self,

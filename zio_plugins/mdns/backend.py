@@ -121,6 +121,9 @@ class MdnsDiscovery(Discovery):
     """Discovery by DNS-SD over mDNS (python-zeroconf), with liveness over ZeroMQ."""
 
     name = "mdns"
+    #: Running peers answer a newcomer's first query within a few ms (the one-shot unicast
+    #: query) or, multicast, after RFC 6762's 20-120 ms delay: wait that long for more.
+    settle_ms = 150.0
 
     def __init__(
         self,
