@@ -36,6 +36,13 @@ _ONE_WAY_DEALERS = {zmq.PUSH}
 #: PUB), receive only subscriptions (XPUB), or are draft sockets (left as libzmq has them).
 _NOTHING_TO_KEEP = {zmq.PUSH, zmq.PUB, zmq.XPUB}
 
+#: Socket types whose only outgoing traffic is subscriptions (SUB, DISH and the stand-in on
+#: SUB) or nothing (PULL, GATHER): they close without a linger, losing nothing. When the
+#: publisher of a connected SUB goes away, libzmq re-queues the subscriptions for the
+#: reconnection (the pipe "hiccup"); with a linger, close() -- and the context at exit --
+#: would wait the whole CLOSE_LINGER_MS for a peer that is not coming back.
+_NO_LINGER = {zmq.SUB, zmq.DISH, zmq.PULL, zmq.GATHER}
+
 #: Advertised addresses of a port with several binds are joined with this separator.
 ADDRESS_SEPARATOR = ","
 
@@ -66,12 +73,17 @@ def advertised_addresses(headers: Mapping[str, str], port_name: str) -> list[str
 
 #: The contexts zio ports use; at interpreter exit their queued messages get a chance to leave.
 _CONTEXTS: "weakref.WeakSet[zmq.Context]" = weakref.WeakSet()
+#: Open port sockets of the ``_NO_LINGER`` types: closed at exit without a linger.
+_UNLINGERING: "weakref.WeakSet[zmq.Socket]" = weakref.WeakSet()
 
 
 @atexit.register
 def _deliver_queued_messages() -> None:
     """ZeroMQ sends in the background: a program that sends and exits would lose its last
     messages. At exit, give them up to ``CLOSE_LINGER_MS`` to leave (bounded: never a hang)."""
+    for sock in list(_UNLINGERING):
+        if not sock.closed:
+            sock.close(linger=0)
     for context in list(_CONTEXTS):
         if not context.closed:
             context.destroy(linger=CLOSE_LINGER_MS)
@@ -152,7 +164,14 @@ class Port:
         if self.plan.actual in _ONE_WAY_DEALERS:
             # deal only to completed connections, so nothing is queued for a peer that is gone
             sock.setsockopt(zmq.IMMEDIATE, 1)
+        if self.plan.actual in _NO_LINGER:
+            _UNLINGERING.add(sock)
         return sock
+
+    @property
+    def _linger_ms(self) -> int:
+        """How long closing waits for queued messages: none for sockets that only subscribe."""
+        return 0 if self.plan.actual in _NO_LINGER else CLOSE_LINGER_MS
 
     # -- introspection ---------------------------------------------------------
     @property
@@ -320,7 +339,7 @@ class Port:
             self._peer = None
         if reopen and (self._bound or self._connected):
             self._poller.unregister(self.sock)
-            self.sock.close(linger=CLOSE_LINGER_MS)
+            self.sock.close(linger=self._linger_ms)
             self.sock = self._open_socket()
             self._poller.register(self.sock, zmq.POLLIN)
         self._bound.clear()
@@ -339,7 +358,7 @@ class Port:
         if self.sock.closed:
             return
         self._forget(reopen=False)
-        self.sock.close(linger=CLOSE_LINGER_MS)
+        self.sock.close(linger=self._linger_ms)
         self._close_pipe()
 
     def __enter__(self) -> "Port":

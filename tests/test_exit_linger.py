@@ -1,0 +1,72 @@
+"""Exit does not wait for peers that are gone: a SUB whose publisher left closes at once.
+
+libzmq re-queues a SUB's subscriptions when its connection drops (for the reconnection);
+with a linger, closing it -- or the context at interpreter exit -- waited the whole
+``CLOSE_LINGER_MS`` (2 s) for a publisher that was not coming back. Seen as one of two
+chat participants leaving together exiting 2 s late.
+"""
+from __future__ import annotations
+
+import select
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import zmq
+
+import zio
+from zio import port as port_module
+
+SUBSCRIBER = """
+    import sys, zmq, zio
+    port = zio.Port("ears", zmq.SUB)
+    port.subscribe()
+    port.connect(sys.argv[1])
+    port.online()
+    print(port.recv(5000).label, flush=True)   # the publisher is there
+    sys.stdin.readline()                        # ... until the test closes it
+    assert port.recv(300) is None               # the socket notices the dropped connection
+    print("closing", flush=True)
+    if sys.argv[2] == "close":
+        port.close()
+    # else: never closed, the interpreter's exit closes it
+"""
+
+
+@pytest.mark.parametrize("how", ["close", "atexit"])
+def test_a_sub_whose_publisher_left_exits_without_the_linger(how):
+    publisher = zio.Port("mouth", zmq.PUB)
+    publisher.bind("tcp://127.0.0.1:*")
+    publisher.online()
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(SUBSCRIBER), publisher.bound[0], how],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # PUB/SUB slow joiner: repeat until heard
+            publisher.send(zio.Message(form="TEXT", label="hello"))
+            if select.select([child.stdout], [], [], 0.05)[0]:
+                break
+        assert child.stdout.readline().strip() == "hello"
+    finally:
+        publisher.close()
+    child.stdin.write("go\n")
+    child.stdin.flush()
+    assert child.stdout.readline().strip() == "closing"
+    start = time.monotonic()
+    child.wait(30)
+    took = time.monotonic() - start
+    assert child.returncode == 0, child.stderr.read()
+    # with the linger it took CLOSE_LINGER_MS (2 s); without, a few tens of ms
+    assert took < port_module.CLOSE_LINGER_MS / 1000 / 2, f"exit took {took:.2f} s"
+
+
+def test_sockets_that_send_keep_their_linger():
+    for kind, linger in ((zmq.SUB, 0), (zmq.PULL, 0), (zmq.PUB, port_module.CLOSE_LINGER_MS),
+                         (zmq.PUSH, port_module.CLOSE_LINGER_MS), (zmq.CLIENT, port_module.CLOSE_LINGER_MS)):
+        port = zio.Port("p", kind)
+        assert port._linger_ms == linger
+        port.close()
