@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -194,3 +195,26 @@ def test_ctrl_c_is_one_line_and_exit_130():
     out, err = watch.communicate(timeout=30)
     assert watch.returncode == 130
     assert err == "zio: interrupted\n"
+
+
+def _readme_plugin() -> str:
+    with open(os.path.join(os.path.dirname(__file__), os.pardir, "README.md"), encoding="utf-8") as f:
+        blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)
+    [plugin] = [b for b in blocks if "class MyDiscovery" in b]
+    return plugin
+
+
+def test_the_readme_plugin_works_with_the_cli(tmp_path):
+    """README's "Writing a plugin", installed as written: the demo and --interface take it."""
+    (tmp_path / "zio_test_readme_plugin.py").write_text(_readme_plugin())
+    info = tmp_path / "zio_test_readme_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: zio-test-readme-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[zio]\nmybackend = zio_test_readme_plugin\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    done = zio("demo", "--discovery", "mine", env=env)
+    assert done.returncode == 1  # its start() finds nobody: the demo says so, nothing else
+    assert done.stderr.startswith("zio: error: the demo's nodes did not find each other"), done.stderr
+    done = zio("peers", "--discovery", "mine", "--interface", "lo", "--wait", "0", env=env)
+    assert done.returncode == 0, done.stderr  # interface= is taken too
+    assert done.stderr.startswith("# listening with {'backend': 'mine'}")
