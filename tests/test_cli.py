@@ -72,6 +72,7 @@ def test_recv_from_a_publisher_and_watch():
     watch.kill()
     watch.wait()
     assert any("ENTER pub " in line for line in seen) and "EXIT pub " in seen[-1]
+    assert seen[-1].endswith("  (lost)\n")  # killed: its connection closed (the exit's reason)
 
 
 @pytest.mark.parametrize(
@@ -113,6 +114,10 @@ def test_level_0_is_not_printed_as_undefined():
     assert cli._describe_message(Message(level=4, form="TEMP")).startswith("info 'TEMP'")
 
 
+def test_error_messages_are_printed_on_one_line():
+    assert cli.one_line(cli.CommandError("first line\n  second line")) == "first line second line"
+
+
 def test_socket_compatibility_table():
     assert cli.can_talk("CLIENT", "SERVER") and cli.can_talk("push", "PULL") and cli.can_talk("DEALER", "DEALER")
     assert not cli.can_talk("PUSH", "SERVER") and not cli.can_talk("SUB", "PUSH")
@@ -132,6 +137,8 @@ def test_send_checks_the_target_before_sending(discovery):
         no_port = zio("send", "echo", "nope", "hi", "--timeout", "10000")
         assert no_port.returncode == 1
         assert no_port.stderr == "zio: error: node 'echo' has no port 'nope' (its ports: service)\n"
+        no_recv = zio("recv", "echo", "service", "--socket", "PUSH", "--timeout", "10000")
+        assert no_recv.returncode == 1 and "a PUSH socket cannot receive" in no_recv.stderr
         right = zio("send", "echo", "service", "hi", "--timeout", "10000")
         assert right.returncode == 0, right.stderr
         assert right.stdout.startswith("'TEXT' label='' origin=0")  # level 0 left out

@@ -48,6 +48,8 @@ class Discovery(abc.ABC):
     their own threads and must never block the caller for long, never raise out of
     their threads because of network input, and must report an "exit" for every
     peer they reported an "enter" for, or the stop of the backend ends them all.
+    An exit may say why (``PeerEvent(EXIT, info, LEFT)``); exits reported during
+    ``stop()`` are given reason :data:`STOPPED` by the Peer if they carry none.
     """
 
     #: the name the backend is registered under (informational)
