@@ -70,3 +70,56 @@ def test_sockets_that_send_keep_their_linger():
         port = zio.Port("p", kind)
         assert port._linger_ms == linger
         port.close()
+
+
+A_SERVER = """
+    import time, zmq, zio
+    with zio.Node("server") as node:
+        port = node.port("sport", zmq.ROUTER)
+        port.bind()
+        node.online()
+        print("up", flush=True)
+        time.sleep(60)
+"""
+
+CLIENT_OF_A_DYING_SERVER = """
+    import os, signal, subprocess, sys, time, zmq, zio
+    server = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdout=subprocess.PIPE, text=True)
+    assert server.stdout.readline().strip() == "up"
+    node = zio.Node("client")
+    port = node.port("cport", zmq.DEALER)
+    port.connect("server", "sport")
+    node.online(timeout_ms=10000)
+    assert port.connected
+    time.sleep(0.2)
+    os.kill(server.pid, signal.SIGSTOP)          # it stops reading: our messages queue up here
+    for _ in range(20):
+        port.send(zio.Message(form="BLOB", payload=[b"x" * 1_000_000]), timeout_ms=1000)
+    server.kill()
+    server.wait()
+    deadline = time.monotonic() + 10
+    while port.connected and time.monotonic() < deadline:
+        port.recv(100)                           # applies the departure: disconnects its address
+    assert not port.connected, port.connected
+    print("exiting", flush=True)
+    # never closed: the interpreter's exit closes the port
+"""
+
+
+def test_exit_does_not_wait_for_messages_queued_to_a_departed_peer(discovery):
+    """A DEALER had messages queued for a peer that died; the port dropped its address.
+    The disconnect used libzmq's default linger (forever): the program hung at exit."""
+    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(CLIENT_OF_A_DYING_SERVER),
+                              textwrap.dedent(A_SERVER)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "exiting", child.stderr.read()
+        start = time.monotonic()
+        child.wait(30)
+        took = time.monotonic() - start
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, child.stderr.read()
+    assert took < port_module.CLOSE_LINGER_MS / 1000 / 2, f"exit took {took:.2f} s"

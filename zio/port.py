@@ -166,6 +166,9 @@ class Port:
             sock.setsockopt(zmq.IMMEDIATE, 1)
         if self.plan.actual in _NO_LINGER:
             _UNLINGERING.add(sock)
+        # libzmq's default linger is forever, and disconnect() uses the socket's linger for
+        # what is queued to that address: a bound one, so that nothing can hang an exit
+        sock.setsockopt(zmq.LINGER, 0 if self.plan.actual in _NO_LINGER else CLOSE_LINGER_MS)
         return sock
 
     @property
@@ -433,9 +436,13 @@ class Port:
     def _disconnect(self, address: str) -> None:
         self._connected.discard(address)
         try:
+            # its peer is gone: what is still queued for it cannot be delivered, drop it now
+            self.sock.setsockopt(zmq.LINGER, 0)
             self.sock.disconnect(address)
         except zmq.ZMQError as err:
             log.debug("port %s: disconnect %s: %s", self.name, address, err)
+        finally:
+            self.sock.setsockopt(zmq.LINGER, self._linger_ms)
         log.debug("port %s disconnected %s", self.name, address)
 
     # -- messages ----------------------------------------------------------------------
