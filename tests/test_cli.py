@@ -133,7 +133,7 @@ def test_send_checks_the_target_before_sending(discovery):
         assert wrong.returncode == 1
         assert wrong.stderr == "zio: error: a PUSH socket cannot talk to echo/service, a SERVER socket, use CLIENT\n"
         cannot = zio("send", "echo", "service", "hi", "--socket", "SUB", "--timeout", "10000")
-        assert cannot.returncode == 1 and "a SUB socket cannot send" in cannot.stderr
+        assert cannot.returncode == 1 and "a SUB socket cannot send; echo/service is a SERVER socket, use CLIENT" in cannot.stderr
         no_port = zio("send", "echo", "nope", "hi", "--timeout", "10000")
         assert no_port.returncode == 1
         assert no_port.stderr == "zio: error: node 'echo' has no port 'nope' (its ports: service)\n"

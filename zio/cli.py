@@ -193,19 +193,20 @@ def _talker(args: argparse.Namespace, node: Node, direction: str) -> tuple[Port,
     Before anything is sent: NODE must be seen and advertise PORT, and our socket type
     (``--socket``, else the complement of the advertised one) must be able to talk to it.
     """
-    assert node.peer is not None
+    if node.peer is None:
+        raise CommandError(f"node {node.nick!r} is not online")
     target = _target_socket(node.peer, args.node, args.port, args.timeout)
     where = f"{args.node}/{args.port}"
     kind = args.socket.upper() if args.socket else COMPLEMENT.get(target)
     if kind is None:
         raise CommandError(f"cannot {direction} {where}, a {target} port; give --socket")
     _socket_type(kind)
+    hint = f", use {COMPLEMENT[target]}" if target in COMPLEMENT else ""
     if direction == "send to" and kind in CANNOT_SEND:
-        raise CommandError(f"a {kind} socket cannot send; {where} is {target}, try --socket {COMPLEMENT.get(target, '?')}")
+        raise CommandError(f"a {kind} socket cannot send; {where} is a {target} socket{hint}")
     if direction == "receive from" and kind in CANNOT_RECV:
-        raise CommandError(f"a {kind} socket cannot receive; {where} is {target}, try --socket {COMPLEMENT.get(target, '?')}")
+        raise CommandError(f"a {kind} socket cannot receive; {where} is a {target} socket{hint}")
     if not can_talk(kind, target):
-        hint = f", use {COMPLEMENT[target]}" if target in COMPLEMENT else ""
         raise CommandError(f"a {kind} socket cannot talk to {where}, a {target} socket{hint}")
     port = node.port("cli", _socket_type(kind))
     port.connect(args.node, args.port)
