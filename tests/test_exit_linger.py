@@ -106,11 +106,68 @@ CLIENT_OF_A_DYING_SERVER = """
 """
 
 
-def test_exit_does_not_wait_for_messages_queued_to_a_departed_peer(discovery):
+def test_exit_does_not_hang_on_messages_queued_to_a_departed_peer(discovery):
     """A DEALER had messages queued for a peer that died; the port dropped its address.
-    The disconnect used libzmq's default linger (forever): the program hung at exit."""
+    The disconnect used libzmq's default linger (forever): the program hung at exit.
+    Now they get the bounded CLOSE_LINGER_MS, counted from the disconnect."""
     child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(CLIENT_OF_A_DYING_SERVER),
                               textwrap.dedent(A_SERVER)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "exiting", child.stderr.read()
+        start = time.monotonic()
+        child.wait(30)
+        took = time.monotonic() - start
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 0, child.stderr.read()
+    assert took < port_module.CLOSE_LINGER_MS / 1000 + 2, f"exit took {took:.2f} s"  # not forever
+
+
+A_PUBLISHER = """
+    import sys, time, zmq, zio
+    with zio.Node("mouth") as node:
+        port = node.port("say", zmq.PUB)
+        port.bind()
+        node.online()
+        print("up", flush=True)
+        sys.stdin.readline()
+        for i in range(50):
+            port.send(zio.Message(form="TEXT", label="hello"))
+            time.sleep(0.02)
+"""
+
+SUBSCRIBER_BY_NAME = """
+    import subprocess, sys, time, zmq, zio
+    publisher = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+    assert publisher.stdout.readline().strip() == "up"
+    node = zio.Node("ears")
+    port = node.port("hear", zmq.SUB)
+    port.subscribe()
+    port.connect("mouth", "say")
+    node.online(timeout_ms=10000)
+    assert port.connected
+    time.sleep(0.3)                      # the subscription reaches the publisher
+    publisher.stdin.write("go\\n")
+    publisher.stdin.flush()
+    assert port.recv(5000).label == "hello"
+    publisher.wait()                     # it said goodbye
+    deadline = time.monotonic() + 10
+    while port.connected and time.monotonic() < deadline:
+        port.recv(100)                   # applies the departure: disconnects its address
+    assert not port.connected, port.connected
+    print("exiting", flush=True)
+    node.close()
+"""
+
+
+def test_a_sub_that_dropped_a_departed_publisher_exits_at_once(discovery):
+    """As the chat: the publisher left and the port dropped its address (disconnect)."""
+    child = subprocess.Popen([sys.executable, "-c", textwrap.dedent(SUBSCRIBER_BY_NAME),
+                              textwrap.dedent(A_PUBLISHER)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "exiting", child.stderr.read()

@@ -166,9 +166,11 @@ class Port:
             sock.setsockopt(zmq.IMMEDIATE, 1)
         if self.plan.actual in _NO_LINGER:
             _UNLINGERING.add(sock)
-        # libzmq's default linger is forever, and disconnect() uses the socket's linger for
-        # what is queued to that address: a bound one, so that nothing can hang an exit
-        sock.setsockopt(zmq.LINGER, 0 if self.plan.actual in _NO_LINGER else CLOSE_LINGER_MS)
+        # disconnect() uses the socket's linger for what is queued to that address (a peer
+        # that left). libzmq's default is forever (0 for SUB): bound it, so that nothing can
+        # hang an exit. Not 0 for the others: a zero linger would also drop what the departing
+        # peer sent us that is not read yet (libzmq then ends the pipe without delay).
+        sock.setsockopt(zmq.LINGER, self._linger_ms)
         return sock
 
     @property
@@ -436,13 +438,9 @@ class Port:
     def _disconnect(self, address: str) -> None:
         self._connected.discard(address)
         try:
-            # its peer is gone: what is still queued for it cannot be delivered, drop it now
-            self.sock.setsockopt(zmq.LINGER, 0)
             self.sock.disconnect(address)
         except zmq.ZMQError as err:
             log.debug("port %s: disconnect %s: %s", self.name, address, err)
-        finally:
-            self.sock.setsockopt(zmq.LINGER, self._linger_ms)
         log.debug("port %s disconnected %s", self.name, address)
 
     # -- messages ----------------------------------------------------------------------
