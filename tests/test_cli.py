@@ -1,17 +1,24 @@
 """The zio command: plugins, peers, send, recv, echo, demo; one-line errors and exit codes."""
 from __future__ import annotations
 
+import os
+import re
+import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import pytest
 
+from zio import Message, cli
+
 pytestmark = [pytest.mark.needs_netns, pytest.mark.usefixtures("beacon_port")]
 
 
-def zio(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "zio", *args], capture_output=True, text=True, timeout=timeout)
+def zio(*args: str, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "zio", *args], capture_output=True, text=True, timeout=timeout,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def start(*args: str) -> subprocess.Popen:
@@ -65,6 +72,7 @@ def test_recv_from_a_publisher_and_watch():
     watch.kill()
     watch.wait()
     assert any("ENTER pub " in line for line in seen) and "EXIT pub " in seen[-1]
+    assert seen[-1].endswith("  (lost)\n")  # killed: its connection closed (the exit's reason)
 
 
 @pytest.mark.parametrize(
@@ -85,3 +93,139 @@ def test_errors_are_one_line_with_exit_code_1(args, message):
 def test_usage_errors_exit_2():
     assert zio("send").returncode == 2
     assert zio("no-such-command").returncode == 2
+
+
+def test_usage_errors_exit_2_label_and_json_are_exclusive():
+    done = zio("send", "echo", "service", "--label", "hi", "--json", '{"a": 1}')
+    assert done.returncode == 2
+    assert "not allowed with argument --label" in done.stderr
+
+
+def test_help_is_plain_text():
+    for args in (["--help"], *([name, "--help"] for name in ("demo", "plugins", "peers", "send", "recv", "echo"))):
+        done = zio(*args)
+        assert done.returncode == 0 and "``" not in done.stdout, (args, done.stdout)
+    assert "(with --watch: follow them" in zio("--help").stdout
+
+
+def test_level_0_is_not_printed_as_undefined():
+    assert "undefined" not in cli._describe_message(Message(form="TEXT", label="x"))
+    assert cli._describe_message(Message(form="TEXT", label="x")).startswith("'TEXT' label='x'")
+    assert cli._describe_message(Message(level=4, form="TEMP")).startswith("info 'TEMP'")
+
+
+def test_error_messages_are_printed_on_one_line():
+    assert cli.one_line(cli.CommandError("first line\n  second line")) == "first line second line"
+
+
+def test_socket_compatibility_table():
+    assert cli.can_talk("CLIENT", "SERVER") and cli.can_talk("push", "PULL") and cli.can_talk("DEALER", "DEALER")
+    assert not cli.can_talk("PUSH", "SERVER") and not cli.can_talk("SUB", "PUSH")
+    for ours, theirs in cli.COMPLEMENT.items():  # every default choice is a valid pair
+        assert cli.can_talk(ours, theirs)
+
+
+def test_send_checks_the_target_before_sending(discovery):
+    echo = start("echo")  # runs until interrupted (a server that replies and leaves at once can race its reply)
+    assert echo.stdout.readline().startswith("echo service echo/service (SERVER)")
+    try:
+        wrong = zio("send", "echo", "service", "hi", "--socket", "PUSH", "--timeout", "10000")
+        assert wrong.returncode == 1
+        assert wrong.stderr == "zio: error: a PUSH socket cannot talk to echo/service, a SERVER socket, use CLIENT\n"
+        cannot = zio("send", "echo", "service", "hi", "--socket", "SUB", "--timeout", "10000")
+        assert cannot.returncode == 1 and "a SUB socket cannot send; echo/service is a SERVER socket, use CLIENT" in cannot.stderr
+        no_port = zio("send", "echo", "nope", "hi", "--timeout", "10000")
+        assert no_port.returncode == 1
+        assert no_port.stderr == "zio: error: node 'echo' has no port 'nope' (its ports: service)\n"
+        no_recv = zio("recv", "echo", "service", "--socket", "PUSH", "--timeout", "10000")
+        assert no_recv.returncode == 1 and "a PUSH socket cannot receive" in no_recv.stderr
+        right = zio("send", "echo", "service", "hi", "--timeout", "10000")
+        assert right.returncode == 0, right.stderr
+        assert right.stdout.startswith("'TEXT' label='' origin=0")  # level 0 left out
+        echo.send_signal(signal.SIGINT)
+        _, err = echo.communicate(timeout=30)
+        assert echo.returncode == 130 and err == "zio: interrupted\n"
+    finally:
+        if echo.poll() is None:
+            echo.kill()
+            echo.wait()
+
+
+def test_demo_on_both_backends(discovery):
+    done = zio("demo")
+    assert done.returncode == 0, done.stderr
+    assert "visitor got 'hello, visitor' from origin 1" in done.stdout
+
+
+SILENT_PLUGIN = """
+    # A plugin written as a newcomer would: no __init__ (it takes no options), finds nobody.
+    import zio
+
+    class Silent(zio.Discovery):
+        name = "silent"
+        def start(self, uuid, nickname, headers, report): pass
+        def stop(self): pass
+
+    @zio.hookimpl
+    def zio_discovery_backends():
+        return {"silent": Silent}
+"""
+
+
+@pytest.fixture
+def silent_plugin(tmp_path):
+    """An installed plugin package "zio-test-silent" (module + dist-info with its entry point)."""
+    (tmp_path / "zio_test_silent.py").write_text(textwrap.dedent(SILENT_PLUGIN))
+    info = tmp_path / "zio_test_silent-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: zio-test-silent\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[zio]\nsilent = zio_test_silent\n")
+    return {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+
+
+def test_demo_with_a_backend_that_finds_nothing_says_so(silent_plugin):
+    done = zio("demo", "--discovery", "silent", env=silent_plugin)
+    assert done.returncode == 1, done.stderr
+    assert "TypeError" not in done.stderr  # the demo passes no interface= unasked
+    assert done.stderr.startswith("zio: error: the demo's nodes did not find each other "
+                                  "with discovery backend 'silent' within 3 s: the visitor saw no peer at all")
+    assert done.stderr.count("\n") == 1
+
+
+def test_a_plugin_that_takes_no_options_is_a_one_line_error(silent_plugin):
+    done = zio("peers", "--discovery", "silent", "--interface", "lo", env=silent_plugin)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert "backend 'silent' from zio-test-silent 1.0 cannot be made with interface=" in done.stderr
+
+
+def test_ctrl_c_is_one_line_and_exit_130():
+    watch = start("peers", "--watch")
+    assert watch.stderr.readline().startswith("# listening with")
+    watch.send_signal(signal.SIGINT)
+    out, err = watch.communicate(timeout=30)
+    assert watch.returncode == 130
+    assert err == "zio: interrupted\n"
+
+
+def _readme_plugin() -> str:
+    with open(os.path.join(os.path.dirname(__file__), os.pardir, "README.md"), encoding="utf-8") as f:
+        blocks = re.findall(r"```python\n(.*?)```", f.read(), re.S)
+    [plugin] = [b for b in blocks if "class MyDiscovery" in b]
+    return plugin
+
+
+def test_the_readme_plugin_works_with_the_cli(tmp_path):
+    """README's "Writing a plugin", installed as written: the demo and --interface take it."""
+    (tmp_path / "zio_test_readme_plugin.py").write_text(_readme_plugin())
+    info = tmp_path / "zio_test_readme_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: zio-test-readme-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[zio]\nmybackend = zio_test_readme_plugin\n")
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    done = zio("demo", "--discovery", "mine", env=env)
+    assert done.returncode == 1  # its start() finds nobody: the demo says so, nothing else
+    assert done.stderr.startswith("zio: error: the demo's nodes did not find each other"), done.stderr
+    done = zio("peers", "--discovery", "mine", "--interface", "lo", "--wait", "0", env=env)
+    assert done.returncode == 0, done.stderr  # interface= is taken too
+    assert done.stderr.startswith("# listening with {'backend': 'mine'}")

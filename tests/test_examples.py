@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -47,15 +49,85 @@ def test_sensors_and_dashboard():
         finish(sensor)
 
 
-def test_chat():
+def test_chat(discovery):
     people = [
-        subprocess.Popen(example("chat.py", who, "--say", f"hi from {who}", "--listen", "2", "--wait-for", "1"),
+        subprocess.Popen(example("chat.py", who, "--say", f"hi from {who}", "--listen", "1", "--wait-for", "1"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for who in ("alice", "bob")
     ]
+    ended = {}
+    while len(ended) < 2:  # note when each one exits
+        for i, p in enumerate(people):
+            if i not in ended and p.poll() is not None:
+                ended[i] = time.monotonic()
+        time.sleep(0.01)
     alice, bob = (finish(p) for p in people)
     assert "<bob> hi from bob" in alice and "<alice>" not in alice
     assert "<alice> hi from alice" in bob and "<bob>" not in bob
+    # they leave together; the later one used to wait CLOSE_LINGER_MS (2 s) for the
+    # subscriptions its SUB re-queued for the earlier one, who was gone
+    assert abs(ended[0] - ended[1]) < 1.0, ended
+
+
+def one_line_error(stderr: str, program: str) -> str:
+    assert stderr.count("\n") == 1 and stderr.startswith(f"{program}: "), stderr
+    assert "Traceback" not in stderr
+    return stderr
+
+
+def test_echo_client_without_a_server_says_why_in_one_line(discovery):
+    client = subprocess.run(example("echo_client.py", "--timeout", "300", "hello"), capture_output=True,
+                            text=True, timeout=60)
+    assert client.returncode == 1
+    assert "'ask'" in one_line_error(client.stderr, "echo_client")  # the port that had no peer
+
+
+def test_examples_end_on_ctrl_c_with_one_line(discovery):
+    server = subprocess.Popen(example("echo_server.py"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert server.stdout.readline().startswith("echo service online at")
+    server.send_signal(signal.SIGINT)
+    _, err = server.communicate(timeout=30)
+    assert server.returncode == 130
+    assert err == "echo_server: interrupted\n"
+
+
+def test_a_bad_backend_is_one_line():
+    client = subprocess.run(example("echo_client.py", "--discovery", "nope"), capture_output=True,
+                            text=True, timeout=60)
+    assert client.returncode == 1
+    assert "unknown discovery backend 'nope'" in one_line_error(client.stderr, "echo_client")
+
+
+def test_dashboard_drops_a_sensor_that_leaves(discovery):
+    sensors = {
+        place: subprocess.Popen(example("sensor.py", place, "--period", "0.02"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for place in ("kitchen", "garage")
+    }
+    dashboard = subprocess.Popen(example("dashboard.py", "--idle", "20"), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in dashboard.stdout:  # wait until both show, then stop the garage sensor
+            lines.append(line)
+            if "kitchen:" in line and "garage:" in line:
+                break
+        sensors["garage"].send_signal(signal.SIGINT)
+        for line in dashboard.stdout:
+            lines.append(line)
+            if line.startswith("sensor garage is gone"):
+                break
+        after = [next(dashboard.stdout) for _ in range(20)]  # the kitchen goes on, alone
+    finally:
+        for proc in (dashboard, *sensors.values()):
+            proc.send_signal(signal.SIGINT)
+    assert lines[-1].startswith("sensor garage is gone (")  # with the reason the Peer gave
+    assert after and all("garage" not in line and "kitchen:" in line for line in after), after
+    for place, proc in sensors.items():
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130 and err == "sensor: interrupted\n", (place, err)
+    dashboard.communicate(timeout=30)
+    assert dashboard.returncode == 130
 
 
 @pytest.mark.needs_lan

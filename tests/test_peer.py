@@ -108,3 +108,79 @@ def test_zio_timeout_keyword_is_accepted():
         assert a.waitfor("nobody", timeout=10) == []
         assert a.waituntil(uuid.uuid4(), timeout=10) is None
         assert a.party(["nobody"], timeout=10) == {}
+
+
+def test_peer_event_reason_defaults_to_empty():
+    info = zio.PeerInfo(uuid.uuid4(), "x", {})
+    event = zio.PeerEvent(zio.EXIT, info)  # how third-party backends build events
+    assert event.reason == "" and event == (zio.EXIT, info, "")
+    assert zio.PeerEvent(zio.EXIT, info, zio.LOST).reason == "lost"
+
+
+class _StopReporter(zio.Discovery):
+    """A backend that knows one peer and reports its exit, without a reason, when it stops."""
+
+    name = "stop-reporter"
+
+    def __init__(self, reason=""):
+        self.reason = reason
+        self.info = zio.PeerInfo(uuid.uuid4(), "other", {})
+
+    def start(self, uuid, nickname, headers, report):
+        self.report = report
+        report(zio.PeerEvent(zio.ENTER, self.info))
+
+    def leave(self):
+        self.report(zio.PeerEvent(zio.EXIT, self.info, self.reason))
+
+    def stop(self):
+        self.report(zio.PeerEvent(zio.EXIT, self.info, self.reason))
+
+
+def test_exits_reported_while_the_peer_stops_say_stopped():
+    got = []
+    peer = zio.Peer("a", discovery=_StopReporter())
+    peer.add_listener(got.append)
+    assert peer.waitfor("other", 0)
+    peer.stop()
+    assert [(e.kind, e.reason) for e in got] == [(zio.EXIT, zio.STOPPED)]
+    assert peer.drain()[-1].reason == zio.STOPPED
+
+
+def test_exits_before_the_stop_keep_the_backends_reason():
+    backend = _StopReporter(reason=zio.LEFT)
+    with zio.Peer("a", discovery=backend) as peer:
+        peer.drain()
+        backend.leave()
+        assert [(e.kind, e.reason) for e in peer.drain()] == [(zio.EXIT, zio.LEFT)]
+    backend = _StopReporter()
+    with zio.Peer("a", discovery=backend) as peer:
+        peer.drain()
+        backend.leave()
+        assert [(e.kind, e.reason) for e in peer.drain()] == [(zio.EXIT, "")]
+
+
+@pytest.mark.needs_netns
+def test_builtin_backends_say_why_a_peer_exits(discovery):
+    """The other peer leaving is not "stopped"; our own stop reports the live ones as "stopped"."""
+    with zio.Peer("watcher") as watcher:
+        leaver = zio.Peer("leaver")
+        stayer = zio.Peer("stayer")
+        try:
+            assert watcher.party(["leaver", "stayer"], 10000)
+            watcher.drain()
+            leaver.stop()
+            event = watcher.poll(5000)
+            while event is not None and event.kind != zio.EXIT:
+                event = watcher.poll(5000)
+            assert event is not None and event.peer.nick == "leaver"
+            assert event.reason != zio.STOPPED
+            if discovery == "beacon":
+                assert event.reason == zio.LEFT  # a port-0 beacon: it said goodbye
+            got = []
+            watcher.add_listener(got.append)
+            watcher.stop()
+            assert [(e.kind, e.peer.nick, e.reason) for e in got] == [(zio.EXIT, "stayer", zio.STOPPED)]
+        finally:
+            stayer.stop()
+            leaver.stop()

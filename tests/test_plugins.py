@@ -75,3 +75,64 @@ def test_every_hook_is_documented():
     for name in dir(hookspecs):
         if name.startswith("zio_"):
             assert getattr(hookspecs, name).__doc__
+
+
+def test_node_refuses_an_unknown_backend_at_construction(memory_plugin, monkeypatch):
+    with pytest.raises(zio.BackendError) as at_node:
+        zio.Node("n", discovery="nope")
+    with pytest.raises(zio.BackendError) as at_peer:
+        zio.Peer("n", discovery="nope")
+    assert str(at_node.value) == str(at_peer.value)  # the same clear message as online() gave
+    assert "unknown discovery backend 'nope'" in str(at_node.value) and "memory" in str(at_node.value)
+    with pytest.raises(zio.BackendError):
+        zio.Node("n", discovery=42)
+    monkeypatch.setenv("ZIO_DISCOVERY", "nope")
+    with pytest.raises(zio.BackendError, match="'nope'"):
+        zio.Node("n")
+    node = zio.Node("n", discovery="memory")  # a good name builds nothing yet
+    assert node.peer is None
+
+
+class _NoOptions(zio.Discovery):
+    """Written as a newcomer would: no __init__, so it takes no options."""
+
+    name = "plain"
+
+    def start(self, uuid, nickname, headers, report):
+        pass
+
+    def stop(self):
+        pass
+
+
+def _register(backends):
+    class Plugin:
+        @zio.hookimpl
+        def zio_discovery_backends(self):
+            return backends
+
+    plugins.plugin_manager().register(Plugin(), name=f"test-{id(backends)}")
+
+
+def test_a_factory_with_the_wrong_signature_is_a_one_line_backend_error(memory_plugin):
+    _register({"plain": _NoOptions})
+    assert isinstance(zio.make_backend("plain"), _NoOptions)  # no options: fine
+    with pytest.raises(zio.BackendError) as caught:
+        zio.make_backend("plain", interface="lo")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "'plain'" in message and "interface=" in message and "**options" in message
+
+
+def test_a_factory_that_fails_is_a_backend_error_naming_it(memory_plugin):
+    def broken(**options):
+        raise RuntimeError("no socket for you")
+
+    def refuses(**options):
+        raise zio.ConfigurationError("bad option")
+
+    _register({"broken": broken, "refuses": refuses})
+    with pytest.raises(zio.BackendError, match="'broken'.*RuntimeError: no socket for you"):
+        zio.make_backend("broken")
+    with pytest.raises(zio.ConfigurationError, match="bad option"):  # zio errors pass unchanged
+        zio.make_backend("refuses")

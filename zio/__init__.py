@@ -4,7 +4,7 @@ A :class:`Port` wraps a pyzmq socket and binds/connects to plain ZeroMQ addresse
 ``(node, port)`` names that a discovery backend (:class:`Peer`) resolves on the LAN.
 A :class:`Node` owns ports and brings them online together. See the README.
 """
-from .discovery import ENTER, EXIT, UPDATE, Discovery, PeerEvent, PeerInfo
+from .discovery import ENTER, EXIT, LEFT, LOST, STOPPED, UPDATE, Discovery, PeerEvent, PeerInfo
 from .errors import (
     BackendError,
     ConfigurationError,
@@ -25,7 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BackendError", "BackendInfo", "ConfigurationError", "CoordHeader", "Discovery",
-    "DiscoveryError", "ENTER", "EXIT", "MalformedError", "Message", "MessageLevel", "Node",
+    "DiscoveryError", "ENTER", "EXIT", "LEFT", "LOST", "STOPPED", "MalformedError", "Message", "MessageLevel", "Node",
     "Peer", "PeerEvent", "PeerInfo", "Port", "PortError", "PortTimeout", "PrefixHeader", "UPDATE", "ZioError",
     "available_backends", "hookimpl", "make_backend",
 ]

@@ -1,26 +1,28 @@
 """The ``zio`` command: look at the network, talk to ports by name, run a demo.
 
 Every subcommand takes ``--discovery`` and ``--interface``. Errors are one line on stderr
-with exit code 1; bad usage exits 2; Ctrl-C exits 130.
+with exit code 1; bad usage exits 2; Ctrl-C exits 130 (with one line too).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any, Sequence
 
 import zmq
 
-from . import plugins
+from . import config, plugins
 from .discovery import PeerInfo
 from .errors import ConfigurationError, ZioError
 from .message import Message
 from .node import Node
 from .peer import Peer
 from .port import Port
+from .sockets import can_talk
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,11 @@ COMPLEMENT = {
 }
 #: Socket types after whose send a reply is awaited.
 ASKING = {"CLIENT", "REQ", "DEALER"}
+#: Socket types that cannot send messages (``zio send``), and those that cannot receive (``zio recv``).
+CANNOT_SEND = {"SUB", "PULL", "DISH", "GATHER"}
+CANNOT_RECV = {"PUB", "PUSH", "RADIO", "SCATTER"}
+#: How long ``zio demo`` lets its two nodes find each other before it says they did not (ms).
+DEMO_FIND_MS = 3000
 
 
 class CommandError(ZioError):
@@ -52,35 +59,47 @@ def _socket_type(name: str) -> int:
 
 
 def _describe_message(msg: Message) -> str:
+    """One line for a message; level 0 ("undefined": no level given) is left out."""
     payload = ", ".join(repr(bytes(p)[:60]) for p in msg.payload)
-    return (f"{msg.level.name} {msg.form!r} label={msg.label!r} origin={msg.origin} "
+    level = f"{msg.level.name} " if msg.level else ""
+    return (f"{level}{msg.form!r} label={msg.label!r} origin={msg.origin} "
             f"granule={msg.granule} seqno={msg.seqno} payload=[{payload}]")
 
 
-def _print_peer(info: PeerInfo) -> None:
-    print(f"{info.nick}  {info.uuid}")
+def _print_peer(info: PeerInfo, note: str = "") -> None:
+    print(f"{info.nick}  {info.uuid}{note}")
     for key, value in sorted(info.headers.items()):
         print(f"    {key} = {value}")
 
 
+def _advertised_ports(info: PeerInfo) -> list[str]:
+    return sorted({k.split(".")[2] for k in info.headers if k.startswith("zio.port.") and k.endswith(".socket")})
+
+
 def _target_socket(peer: Peer, node: str, port: str, timeout_ms: float) -> str:
-    """The socket type the named node advertises for its port."""
+    """The socket type the named node advertises for its port (CommandError if none does)."""
     uuids = peer.waitfor(node, timeout_ms)
     if not uuids:
         raise CommandError(f"no node named {node!r} seen within {timeout_ms / 1000:g} s")
+    others: set[str] = set()
     for uuid in uuids:
         info = peer.peers.get(uuid)
         kind = info.headers.get(f"zio.port.{port}.socket") if info else None
         if kind:
             return kind
-    raise CommandError(f"node {node!r} has no port {port!r}")
+        if info:
+            others.update(_advertised_ports(info))
+    ports = ", ".join(sorted(others)) or "none"
+    raise CommandError(f"node {node!r} has no port {port!r} (its ports: {ports})")
 
 
 # -- subcommands ----------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     """Two nodes on loopback find each other by name and exchange a message."""
     if args.interface is None:
-        args.interface = "localhost"
+        # loopback through the environment, not interface=: a plugin need not take options
+        os.environ["ZIO_INTERFACE"] = "localhost"
+    name = args.discovery or config.discovery_name()
     t0 = time.monotonic()
     with Node("greeter", origin=1, discovery=_backend(args)) as greeter, Node(
         "visitor", origin=2, discovery=_backend(args)
@@ -91,7 +110,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"greeter online, port 'hello' at {server.bound[0]}")
         client = visitor.port("ask", zmq.CLIENT)
         client.connect("greeter", "hello")
-        visitor.online()
+        visitor.online(timeout_ms=DEMO_FIND_MS)
+        if visitor.peer is None or not visitor.peer.matchnick("greeter"):
+            raise CommandError(_lonely_demo(name, visitor, greeter))
         print(f"visitor resolved greeter/hello to {client.connected} "
               f"in {1000 * (time.monotonic() - t0):.0f} ms")
         client.send(Message(form="TEXT", label="hello, greeter"), timeout_ms=5000)
@@ -108,6 +129,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lonely_demo(name: str, visitor: Node, greeter: Node) -> str:
+    """Why the demo's nodes did not meet, as far as can be told."""
+    seen = visitor.peer.peers.values() if visitor.peer else []
+    nicks = sorted({info.nick for info in seen})
+    greeter_saw = greeter.peer is not None and bool(greeter.peer.matchnick("visitor"))
+    if nicks:
+        what = f"the visitor saw only {', '.join(repr(n) for n in nicks)}"
+    else:
+        what = "the visitor saw no peer at all"
+    if not greeter_saw:
+        what += " and the greeter did not see the visitor"
+    backend = visitor.peer.backend.describe() if visitor.peer else {}
+    return (f"the demo's nodes did not find each other with discovery backend {name!r} within "
+            f"{DEMO_FIND_MS / 1000:g} s: {what} (backend: {backend}); does it advertise the local nodes?")
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     """List the discovery backends and the package each comes from."""
     for name, info in sorted(plugins.available_backends().items()):
@@ -116,7 +153,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_peers(args: argparse.Namespace) -> int:
-    """List the peers on the network (``--watch``: follow them as they come and go)."""
+    """List the peers on the network (with --watch: follow them as they come and go)."""
     with Peer(args.nick, discovery=_backend(args)) as peer:
         print(f"# listening with {peer.backend.describe()}", file=sys.stderr)
         if not args.watch:
@@ -131,24 +168,37 @@ def cmd_peers(args: argparse.Namespace) -> int:
             if event is None:
                 continue
             print(f"{time.strftime('%H:%M:%S')} {event.kind.upper()}", end=" ")
-            _print_peer(event.peer)
+            _print_peer(event.peer, f"  ({event.reason})" if event.reason else "")
             sys.stdout.flush()
     return 0
 
 
 def _talker(args: argparse.Namespace, node: Node, direction: str) -> tuple[Port, str]:
-    """A port of ``node`` connected by name to NODE/PORT, of the complementary socket type."""
-    kind = args.socket
+    """A port of the online ``node``, connected by name to NODE/PORT once checked.
+
+    Before anything is sent: NODE must be seen and advertise PORT, and our socket type
+    (``--socket``, else the complement of the advertised one) must be able to talk to it.
+    """
+    if node.peer is None:
+        raise CommandError(f"node {node.nick!r} is not online")
+    target = _target_socket(node.peer, args.node, args.port, args.timeout)
+    where = f"{args.node}/{args.port}"
+    kind = args.socket.upper() if args.socket else COMPLEMENT.get(target)
     if kind is None:
-        with Peer(f"{args.nick}-probe", discovery=_backend(args)) as probe:
-            target = _target_socket(probe, args.node, args.port, args.timeout)
-        kind = COMPLEMENT.get(target)
-        if kind is None:
-            raise CommandError(f"cannot {direction} a {target} port; give --socket")
+        raise CommandError(f"cannot {direction} {where}, a {target} port; give --socket")
+    _socket_type(kind)
+    hint = f", use {COMPLEMENT[target]}" if target in COMPLEMENT else ""
+    if direction == "send to" and kind in CANNOT_SEND:
+        raise CommandError(f"a {kind} socket cannot send; {where} is a {target} socket{hint}")
+    if direction == "receive from" and kind in CANNOT_RECV:
+        raise CommandError(f"a {kind} socket cannot receive; {where} is a {target} socket{hint}")
+    if not can_talk(kind, target):
+        raise CommandError(f"a {kind} socket cannot talk to {where}, a {target} socket{hint}")
     port = node.port("cli", _socket_type(kind))
     port.connect(args.node, args.port)
     if kind == "SUB":
         port.subscribe(args.subscribe)
+    port.online(node.peer, args.timeout)
     return port, kind
 
 
@@ -162,8 +212,8 @@ def cmd_send(args: argparse.Namespace) -> int:
             raise ConfigurationError(f"--json is not valid JSON: {err}") from None
     msg = Message(level=args.level, form=args.form, label=label, payload=args.payload)
     with Node(args.nick, origin=args.origin, discovery=_backend(args)) as node:
+        node.online(timeout_ms=0)
         port, kind = _talker(args, node, "send to")
-        node.online(timeout_ms=args.timeout)
         port.send(msg, timeout_ms=args.timeout)
         print(f"sent to {args.node}/{args.port} via {port.connected}", file=sys.stderr)
         if kind in ASKING:
@@ -177,10 +227,10 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def cmd_recv(args: argparse.Namespace) -> int:
-    """Receive and print messages from NODE's PORT (``--count`` of them, 0: forever)."""
+    """Receive and print messages from NODE's PORT (--count of them, 0: forever)."""
     with Node(args.nick, discovery=_backend(args)) as node:
+        node.online(timeout_ms=0)
         port, _ = _talker(args, node, "receive from")
-        node.online(timeout_ms=args.timeout)
         received = 0
         while args.count == 0 or received < args.count:
             msg = port.recv(args.timeout)
@@ -217,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Any) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=func.__doc__, description=func.__doc__)
+        doc = func.__doc__.replace("``", "")  # plain text in --help, whatever the docstring says
+        sub = commands.add_parser(name, help=doc, description=doc)
         sub.set_defaults(func=func)
         sub.add_argument("--discovery", help="backend name (default: $ZIO_DISCOVERY, else beacon)")
         sub.add_argument("--interface", help="interface name or address, 'localhost' or 'subnet' "
@@ -242,8 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     send = commands.choices["send"]
     send.add_argument("payload", nargs="*", default=[], help="payload parts (UTF-8 text)")
     send.add_argument("--form", default="TEXT", help="4-character message form (default TEXT)")
-    send.add_argument("--label", default="", help="message label")
-    send.add_argument("--json", help="message label given as JSON (validated)")
+    label = send.add_mutually_exclusive_group()
+    label.add_argument("--label", default="", help="message label (text)")
+    label.add_argument("--json", help="message label given as JSON (validated); not with --label")
     send.add_argument("--level", type=int, default=0, help="message level 0-8")
     send.add_argument("--origin", type=int, default=0, help="origin number stamped on the message")
     commands.choices["recv"].add_argument("--count", type=int, default=1, help="messages to print (0: forever)")
@@ -263,10 +315,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except ZioError as err:
-        print(f"zio: error: {err}", file=sys.stderr)
+        print(f"zio: error: {one_line(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        print("zio: interrupted", file=sys.stderr)
         return 130
+
+
+def one_line(err: BaseException) -> str:
+    """The message of ``err`` on one line (a message that spans lines is joined)."""
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 if __name__ == "__main__":

@@ -15,15 +15,27 @@ class PeerInfo(NamedTuple):
 
 
 class PeerEvent(NamedTuple):
-    """A change in the peer table: ``kind`` is "enter", "exit" or "update"."""
+    """A change in the peer table: ``kind`` is "enter", "exit" or "update".
+
+    ``reason`` says why an "exit" happened, where the backend knows: :data:`LEFT` (the
+    peer said goodbye), :data:`LOST` (it went silent or its connection closed) or
+    :data:`STOPPED` (*this* Peer stopped: the peer may well be alive, we just stopped
+    watching). It is "" when nobody said; ``PeerEvent(kind, peer)`` stays valid.
+    """
 
     kind: str
     peer: PeerInfo
+    reason: str = ""
 
 
 ENTER = "enter"
 EXIT = "exit"
 UPDATE = "update"
+
+#: Exit reasons (:attr:`PeerEvent.reason`).
+LEFT = "left"
+LOST = "lost"
+STOPPED = "stopped"
 
 #: Signature of the callable a backend reports peers through (called from any thread).
 Reporter = Callable[[PeerEvent], None]
@@ -36,6 +48,8 @@ class Discovery(abc.ABC):
     their own threads and must never block the caller for long, never raise out of
     their threads because of network input, and must report an "exit" for every
     peer they reported an "enter" for, or the stop of the backend ends them all.
+    An exit may say why (``PeerEvent(EXIT, info, LEFT)``); exits reported during
+    ``stop()`` are given reason :data:`STOPPED` by the Peer if they carry none.
     """
 
     #: the name the backend is registered under (informational)

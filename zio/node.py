@@ -34,6 +34,7 @@ class Node:
     ):
         if not isinstance(nick, str) or not nick:
             raise ConfigurationError(f"a node nickname must be a non-empty string, not {nick!r}")
+        plugins.check_backend(discovery)  # a bad backend name fails here, not at online()
         self.nick = nick
         self.origin = origin
         self.hostname = hostname

@@ -10,7 +10,7 @@ import weakref
 from typing import Any, Callable, Iterable, Iterator
 
 from . import plugins
-from .discovery import ENTER, EXIT, UPDATE, Discovery, PeerEvent, PeerInfo
+from .discovery import ENTER, EXIT, STOPPED, UPDATE, Discovery, PeerEvent, PeerInfo
 from .errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ class _Table:
         self.peers: dict[uuidlib.UUID, PeerInfo] = {}
         self.events: collections.deque[PeerEvent] = collections.deque(maxlen=EVENT_BACKLOG)
         self.listeners: list[Listener] = []
+        #: set when the local Peer stops: exits reported from then on carry reason "stopped"
+        self.stopping = False
 
     def report(self, event: PeerEvent) -> None:
         """Apply one backend event; called from the backend's thread."""
@@ -66,7 +68,7 @@ class _Table:
                 if known is None:
                     return
                 del self.peers[info.uuid]
-                event = PeerEvent(EXIT, known)
+                event = PeerEvent(EXIT, known, event.reason or (STOPPED if self.stopping else ""))
             elif event.kind in (ENTER, UPDATE):
                 if known == info:
                     return
@@ -88,6 +90,12 @@ class _Table:
             self.cond.notify_all()
 
 
+def _stop_backend(table: _Table, backend: Discovery) -> None:
+    """Stop ``backend``; the exits it reports on the way carry reason "stopped"."""
+    table.stopping = True
+    backend.stop()
+
+
 class Peer:
     """Advertise this program under a nickname with headers, and track the peers a backend finds.
 
@@ -97,6 +105,11 @@ class Peer:
     ``discovery`` is a backend name (``"beacon"``, ``"mdns"``, a plugin's), a configured
     :class:`zio.Discovery` object, or None for ``$ZIO_DISCOVERY``, else ``"beacon"``.
     Header values are sent as strings. Use as a context manager, or call :meth:`stop`.
+
+    When the Peer stops, every peer still in its table is reported as an "exit" whose
+    ``reason`` is ``"stopped"`` (:data:`zio.STOPPED`): those peers may well be alive,
+    this Peer just stopped watching them. Other exits say ``"left"`` (goodbye) or
+    ``"lost"`` (connection closed, silence) where the backend knows.
     """
 
     def __init__(self, nickname: str, *, discovery: str | Discovery | None = None, **headers: Any):
@@ -111,7 +124,7 @@ class Peer:
         self.started = time.monotonic()
         self._backend.start(self.uuid, nickname, dict(self.headers), self._table.report)
         # stop the backend even if the application forgets to (no hang at exit)
-        self._finalizer = weakref.finalize(self, self._backend.stop)
+        self._finalizer = weakref.finalize(self, _stop_backend, self._table, self._backend)
         log.info("peer %s (%s) started with %s", nickname, self.uuid, self._backend.describe())
 
     # -- the table -----------------------------------------------------------------

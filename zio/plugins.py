@@ -1,6 +1,7 @@
 """The plugin manager: finds discovery backends contributed through the ``zio`` entry points."""
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 from typing import Any, Callable, NamedTuple
@@ -9,7 +10,7 @@ import pluggy
 
 from . import config, hookspecs
 from .discovery import Discovery
-from .errors import BackendError
+from .errors import BackendError, ZioError
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +88,9 @@ def available_backends() -> dict[str, BackendInfo]:
     return found
 
 
-def make_backend(discovery: str | Discovery | None = None, **options: Any) -> Discovery:
-    """Return a new backend object: ``discovery`` is a name, a ready object, or None (env/default)."""
+def _lookup(discovery: str | Discovery | None) -> BackendInfo | Discovery:
+    """The backend object itself, or the registered backend the name (or the environment) names."""
     if isinstance(discovery, Discovery):
-        if options:
-            raise BackendError("options cannot be given with an already built backend object")
         return discovery
     if discovery is None:
         discovery = config.discovery_name()
@@ -102,7 +101,56 @@ def make_backend(discovery: str | Discovery | None = None, **options: Any) -> Di
     if info is None:
         names = ", ".join(sorted(backends)) or "none (is zio installed?)"
         raise BackendError(f"unknown discovery backend {discovery!r}; available: {names}")
-    backend = info.factory(**options)
+    return info
+
+
+def check_backend(discovery: str | Discovery | None = None) -> None:
+    """Raise :class:`zio.BackendError` now if ``discovery`` names no available backend.
+
+    Nothing is built or started: this is for constructors that create the backend later
+    (``zio.Node`` makes it in ``online()``) but should refuse a bad name at once.
+    """
+    _lookup(discovery)
+
+
+def _check_signature(info: BackendInfo, options: dict[str, Any]) -> None:
+    """A factory that cannot take ``options`` is a plugin bug: say which plugin, in one line."""
+    try:
+        signature = inspect.signature(info.factory)
+    except (TypeError, ValueError):  # no signature to read (some builtins): let the call decide
+        return
+    try:
+        signature.bind(**options)
+    except TypeError as err:
+        given = ", ".join(f"{k}=" for k in options) or "no options"
+        raise BackendError(
+            f"backend {info.name!r} from {info.package} cannot be made with {given}: {err} "
+            "(a backend factory should accept **options)"
+        ) from None
+
+
+def make_backend(discovery: str | Discovery | None = None, **options: Any) -> Discovery:
+    """Return a new backend object: ``discovery`` is a name, a ready object, or None (env/default).
+
+    The backend's factory is called with ``options`` (e.g. ``interface=``); a factory that
+    cannot take them, or that fails with an error outside the zio hierarchy, raises
+    :class:`zio.BackendError` naming the backend and its package.
+    """
+    found = _lookup(discovery)
+    if isinstance(found, Discovery):
+        if options:
+            raise BackendError("options cannot be given with an already built backend object")
+        return found
+    info = found
+    _check_signature(info, options)
+    try:
+        backend = info.factory(**options)
+    except ZioError:
+        raise
+    except Exception as err:
+        raise BackendError(
+            f"backend {info.name!r} from {info.package} failed: {type(err).__name__}: {err}"
+        ) from err
     if not isinstance(backend, Discovery):
-        raise BackendError(f"backend {discovery!r} from {info.package} did not return a zio.Discovery")
+        raise BackendError(f"backend {info.name!r} from {info.package} did not return a zio.Discovery")
     return backend

@@ -39,6 +39,13 @@ _ONE_WAY_DEALERS = {zmq.PUSH}
 #: PUB), receive only subscriptions (XPUB), or are draft sockets (left as libzmq has them).
 _NOTHING_TO_KEEP = {zmq.PUSH, zmq.PUB, zmq.XPUB}
 
+#: Socket types whose only outgoing traffic is subscriptions (SUB, DISH and the stand-in on
+#: SUB) or nothing (PULL, GATHER): they close without a linger, losing nothing. When the
+#: publisher of a connected SUB goes away, libzmq re-queues the subscriptions for the
+#: reconnection (the pipe "hiccup"); with a linger, close() -- and the context at exit --
+#: would wait the whole CLOSE_LINGER_MS for a peer that is not coming back.
+_NO_LINGER = {zmq.SUB, zmq.DISH, zmq.PULL, zmq.GATHER}
+
 #: Advertised addresses of a port with several binds are joined with one space, as ZIO C++
 #: ``Port::do_binds()`` writes them; readers split on spaces or commas.
 ADDRESS_SEPARATOR = " "
@@ -119,12 +126,17 @@ def _exclusive(method: _F) -> _F:
 
 #: The contexts zio ports use; at interpreter exit their queued messages get a chance to leave.
 _CONTEXTS: "weakref.WeakSet[zmq.Context]" = weakref.WeakSet()
+#: Open port sockets of the ``_NO_LINGER`` types: closed at exit without a linger.
+_UNLINGERING: "weakref.WeakSet[zmq.Socket]" = weakref.WeakSet()
 
 
 @atexit.register
 def _deliver_queued_messages() -> None:
     """ZeroMQ sends in the background: a program that sends and exits would lose its last
     messages. At exit, give them up to ``CLOSE_LINGER_MS`` to leave (bounded: never a hang)."""
+    for sock in list(_UNLINGERING):
+        if not sock.closed:
+            sock.close(linger=0)
     for context in list(_CONTEXTS):
         if not context.closed:
             context.destroy(linger=CLOSE_LINGER_MS)
@@ -221,7 +233,19 @@ class Port:
         if self.plan.actual in _ONE_WAY_DEALERS:
             # deal only to completed connections, so nothing is queued for a peer that is gone
             sock.setsockopt(zmq.IMMEDIATE, 1)
+        if self.plan.actual in _NO_LINGER:
+            _UNLINGERING.add(sock)
+        # disconnect() uses the socket's linger for what is queued to that address (a peer
+        # that left). libzmq's default is forever (0 for SUB): bound it, so that nothing can
+        # hang an exit. Not 0 for the others: a zero linger would also drop what the departing
+        # peer sent us that is not read yet (libzmq then ends the pipe without delay).
+        sock.setsockopt(zmq.LINGER, self._linger_ms)
         return sock
+
+    @property
+    def _linger_ms(self) -> int:
+        """How long closing waits for queued messages: none for sockets that only subscribe."""
+        return 0 if self.plan.actual in _NO_LINGER else CLOSE_LINGER_MS
 
     # -- introspection ---------------------------------------------------------
     @property
@@ -433,7 +457,7 @@ class Port:
         self._unwatch_handshakes()
         if reopen and (self._bound or self._connected):
             self._poller.unregister(self.sock)
-            self.sock.close(linger=CLOSE_LINGER_MS)
+            self.sock.close(linger=self._linger_ms)
             self.sock = self._open_socket()
             self._poller.register(self.sock, zmq.POLLIN)
         self._bound.clear()
@@ -453,7 +477,7 @@ class Port:
         if self.sock.closed:
             return
         self._forget(reopen=False)
-        self.sock.close(linger=CLOSE_LINGER_MS)
+        self.sock.close(linger=self._linger_ms)
         self._close_pipe()
 
     def __enter__(self) -> "Port":

@@ -25,7 +25,7 @@ from typing import Mapping
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
-from zio.discovery import ENTER, EXIT, PeerEvent, PeerInfo, Reporter
+from zio.discovery import ENTER, EXIT, LEFT, LOST, STOPPED, PeerEvent, PeerInfo, Reporter
 from zio.errors import DiscoveryError, MalformedError
 from zio.interfaces import Interface
 
@@ -184,7 +184,7 @@ class Engine:
     def _close(self) -> None:
         # every peer we reported leaves with us, so that nobody keeps connecting to it
         for remote in list(self.remotes.values()):
-            self._forget(remote, "this engine stopped")
+            self._forget(remote, "this engine stopped", STOPPED)
         self.recv_udp.close()
         self.send_udp.close()
         self.inbox.close(0)
@@ -264,7 +264,7 @@ class Engine:
             remote = self.remotes.get(beacon.uuid)
             if beacon.is_leaving:
                 if remote is not None:
-                    self._forget(remote, "said goodbye")
+                    self._forget(remote, "said goodbye", LEFT)
                 continue
             endpoint = f"tcp://{ip}:{beacon.port}"
             if remote is not None and not remote.endpoint.endswith(f":{beacon.port}"):
@@ -339,14 +339,14 @@ class Engine:
         remote.monitor.close(0)
         remote.outbox.close(0)
 
-    def _forget(self, remote: _Remote, why: str) -> None:
-        """Remove a peer; report its exit if its entry was reported."""
+    def _forget(self, remote: _Remote, why: str, reason: str = LOST) -> None:
+        """Remove a peer; report its exit (with ``reason``) if its entry was reported."""
         if self.remotes.pop(remote.uuid, None) is None:
             return
         self._drop_sockets(remote)
         log.debug("%s forgets %s (%s): %s", self.nickname, remote.name, remote.uuid, why)
         if remote.ready:
-            self.report(PeerEvent(EXIT, PeerInfo(remote.uuid, remote.name, dict(remote.headers))))
+            self.report(PeerEvent(EXIT, PeerInfo(remote.uuid, remote.name, dict(remote.headers)), reason))
 
     def _on_monitor(self, monitor: zmq.Socket) -> None:
         event = parse_monitor_message(monitor.recv_multipart(zmq.NOBLOCK))

@@ -31,7 +31,7 @@ from typing import Any
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
-from zio.discovery import ENTER, EXIT, PeerEvent, PeerInfo, Reporter
+from zio.discovery import ENTER, EXIT, STOPPED, PeerEvent, PeerInfo, Reporter
 from zio.errors import DiscoveryError
 
 from .txt import PeerRecord
@@ -145,7 +145,7 @@ class Engine:
         if self.ctx.closed:
             return
         for remote in list(self.remotes.values()):
-            self._forget(remote, "we stopped")
+            self._forget(remote, "we stopped", reason=STOPPED)
         self.router.close(0)
         self.ctx.term()
         os.close(self._wake_r)
@@ -311,13 +311,13 @@ class Engine:
         remote.monitor.close(0)
         remote.dealer.close(0)
 
-    def _forget(self, remote: _Remote, why: str, report: bool = True) -> None:
+    def _forget(self, remote: _Remote, why: str, report: bool = True, reason: str = "") -> None:
         if self.remotes.pop(remote.name, None) is None:
             return
         self._close_sockets(remote)
         log.debug("%s forgets %s (%s): %s", self.nickname, remote.record.nick, remote.record.uuid, why)
         if remote.alive and report:
-            self.report(PeerEvent(EXIT, remote.info()))
+            self.report(PeerEvent(EXIT, remote.info(), reason))
 
 
 __all__ = ["Engine", "Timing", "ASK"]
