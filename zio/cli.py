@@ -110,7 +110,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"greeter online, port 'hello' at {server.bound[0]}")
         client = visitor.port("ask", zmq.CLIENT)
         client.connect("greeter", "hello")
-        visitor.online(timeout_ms=DEMO_FIND_MS)
+        port_log = logging.getLogger("zio.port")
+        saved_level = port_log.level
+        if not args.verbose:
+            port_log.setLevel(logging.ERROR)  # a greeter not found: the demo says so itself, in one line
+        try:
+            visitor.online(timeout_ms=DEMO_FIND_MS)
+        finally:
+            port_log.setLevel(saved_level)
         if visitor.peer is None or not visitor.peer.matchnick("greeter"):
             raise CommandError(_lonely_demo(name, visitor, greeter))
         print(f"visitor resolved greeter/hello to {client.connected} "

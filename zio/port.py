@@ -60,8 +60,12 @@ HANDSHAKE_WAIT_MS = 500
 SUBSCRIPTION_WAIT_MS = (2, 100)
 #: Sockets whose subscribers' subscriptions arrive after the handshake.
 _PUBLISHERS = frozenset({zmq.PUB, zmq.XPUB})
+#: A departed peer's address stays connected until its connection closes (by then all it
+#: sent has arrived: a reply sent just before leaving is not lost), at most this long (ms).
+DEPARTURE_GRACE_MS = 250
+_GONE_EVENTS = frozenset({zmq.EVENT_DISCONNECTED, zmq.EVENT_CLOSED, zmq.EVENT_CONNECT_RETRIED})
 _HANDSHAKE_EVENTS = (
-    zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_CLOSED
+    zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_CLOSED | zmq.EVENT_DISCONNECTED
     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
     | zmq.EVENT_HANDSHAKE_FAILED_AUTH
 )
@@ -213,6 +217,7 @@ class Port:
         self._lock = threading.Lock()
         self._monitor: zmq.Socket | None = None  # handshake events of the connects it makes
         self._pending: dict[str, float] = {}  # connected address -> when, handshake not seen yet
+        self._departing: dict[str, float] = {}  # address of a departed peer -> disconnect deadline
         self._subscription_wait_until = 0.0  # a PUB's new subscribers are subscribing until then
         self._warned: set[tuple[str, str]] = set()
         # the discovery thread wakes the port through this pipe; the port alone touches the socket
@@ -565,18 +570,43 @@ class Port:
         wanted = self._wanted_addresses()
         departed = [a for a in self._resolved - wanted.keys() if a not in self._direct]
         if departed:
-            # disconnecting drops what a departed peer sent and we did not read yet: read it first
-            self._keep_unread()
-            for address in departed:
-                self._disconnect(address)
+            if self._monitor is not None and self._keeps_messages():
+                # disconnecting drops what the peer sent that has not arrived yet (a reply it
+                # sent just before leaving): wait for its connection to close first
+                grace = time.monotonic() + DEPARTURE_GRACE_MS / 1000.0
+                for address in departed:
+                    self._departing.setdefault(address, grace)
+            else:
+                self._keep_unread()
+                for address in departed:
+                    self._disconnect(address)
         for address, source in wanted.items():
+            self._departing.pop(address, None)  # back (a restart on the same address)
             if address not in self._connected:
                 self._connect(address, source)
         self._resolved = {a for a in wanted if a in self._connected}
 
+    def _keeps_messages(self) -> bool:
+        """True for sockets that receive messages a departing peer may have sent."""
+        return self.plan.framing is not Framing.SINGLE and self.plan.actual not in _NOTHING_TO_KEEP
+
+    def _let_go(self, addresses: list[str]) -> None:
+        """Disconnect departed peers' addresses, keeping what they sent that is not read yet."""
+        self._keep_unread()
+        for address in addresses:
+            self._departing.pop(address, None)
+            self._disconnect(address)
+
+    def _expire_departures(self) -> None:
+        """Let go of departed peers whose connection did not close within the grace."""
+        now = time.monotonic()
+        expired = [a for a, until in self._departing.items() if until <= now]
+        if expired:
+            self._let_go(expired)
+
     def _keep_unread(self) -> None:
         """Move every message waiting in the socket to the port's backlog, which recv() reads first."""
-        if self.plan.framing is Framing.SINGLE or self.plan.actual in _NOTHING_TO_KEEP:
+        if not self._keeps_messages():
             return
         # take in what the I/O thread delivered (a non-blocking recv may skip that step)
         self.sock.getsockopt(zmq.EVENTS)
@@ -606,6 +636,7 @@ class Port:
     def _disconnect(self, address: str) -> None:
         self._connected.discard(address)
         self._pending.pop(address, None)
+        self._departing.pop(address, None)
         try:
             self.sock.disconnect(address)
         except zmq.ZMQError as err:
@@ -617,10 +648,13 @@ class Port:
         """Start watching the socket's connection events (once per socket)."""
         if self._monitor is None:
             self._monitor = self.sock.get_monitor_socket(_HANDSHAKE_EVENTS)
+            self._poller.register(self._monitor, zmq.POLLIN)
 
     def _unwatch_handshakes(self) -> None:
         self._pending.clear()
+        self._departing.clear()
         if self._monitor is not None:
+            self._poller.unregister(self._monitor)
             try:
                 self.sock.disable_monitor()
             except zmq.ZMQError:
@@ -629,16 +663,20 @@ class Port:
             self._monitor = None
 
     def _read_handshakes(self) -> None:
-        """Take the connection events that came; a handshake done or a refusal ends a wait."""
+        """Take the connection events that came: a handshake done or a refusal ends a wait;
+        a departed peer's connection that closed is let go of."""
         monitor = self._monitor
         if monitor is None:
             return
+        gone: list[str] = []
         while True:
             try:
                 event = parse_monitor_message(monitor.recv_multipart(_NOBLOCK))
             except zmq.Again:
-                return
+                break
             address = event["endpoint"].decode(errors="replace")
+            if address in self._departing and event["event"] in _GONE_EVENTS and address not in gone:
+                gone.append(address)
             connected_at = self._pending.pop(address, None)
             if (
                 connected_at is not None
@@ -649,6 +687,10 @@ class Port:
                 now = time.monotonic()
                 took_ms = min(max((now - connected_at) * 1000.0, low), high)
                 self._subscription_wait_until = max(self._subscription_wait_until, now + took_ms / 1000.0)
+        if gone:
+            self._let_go(gone)
+        if self._departing:
+            self._expire_departures()
 
     def _await_handshakes(self, deadline: float | None) -> None:
         """Wait until the connections just made are up (at most HANDSHAKE_WAIT_MS, and
@@ -698,6 +740,8 @@ class Port:
     def _send(self, msg: Message, timeout_ms: float | None) -> None:
         if self._dirty:
             self._resolve()
+        if self._departing:  # a departed peer's closed connection must not be dealt to
+            self._read_handshakes()
         if self._pending or self._subscription_wait_until:
             # connections just made by name: let them come up, so that they get their share
             self._await_handshakes(_deadline(timeout_ms))
@@ -887,13 +931,22 @@ class Port:
         while True:
             if self._dirty:
                 self._resolve()
+            if self._departing:
+                self._read_handshakes()
             if self._backlog:
                 return self._read()
-            ready = dict(self._poller.poll(_poll_ms(deadline)))
+            wake_at = deadline
+            if self._departing:  # wake up to let go of them in time
+                first = min(self._departing.values())
+                wake_at = first if deadline is None else min(first, deadline)
+            ready = dict(self._poller.poll(_poll_ms(wake_at)))
             if self.sock in ready:
                 return self._read()
             if self._wake_r in ready:
                 self._resolve()
+                continue
+            if self._monitor is not None and self._monitor in ready:
+                self._read_handshakes()
                 continue
             if deadline is not None and time.monotonic() >= deadline:
                 return None
