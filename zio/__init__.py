@@ -4,6 +4,13 @@ A :class:`Port` wraps a pyzmq socket and binds/connects to plain ZeroMQ addresse
 ``(node, port)`` names that a discovery backend (:class:`Peer`) resolves on the LAN.
 A :class:`Node` owns ports and brings them online together. See the README.
 """
+import logging as _logging
+
+# A library leaves logging to the application: without a configured handler, zio's
+# warnings (e.g. a node not found by online()) are not printed by Python's last resort.
+_logging.getLogger("zio").addHandler(_logging.NullHandler())
+_logging.getLogger("zio_plugins").addHandler(_logging.NullHandler())
+
 from .discovery import ENTER, EXIT, LEFT, LOST, STOPPED, UPDATE, Discovery, PeerEvent, PeerInfo
 from .errors import (
     BackendError,
