@@ -731,13 +731,37 @@ class Port:
         lock = self._lock
         lock.acquire()
         try:
-            self._send(msg, timeout_ms)
+            if self._dirty or self._departing or self._pending or self._subscription_wait_until:
+                self._prepare_send(timeout_ms)
+            origin = self.origin
+            if origin is not None and (type(origin) is not int or msg.origin != origin):
+                msg.origin = origin  # validates; unchanged coords keep their cached wire bytes
+            frames = self._frames(msg)
+            try:
+                self._send_frames(frames)  # usually the socket takes it at once
+                return
+            except zmq.Again:
+                pass
+            except zmq.ZMQError as err:
+                raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
+            deadline = _deadline(timeout_ms)
+            while True:
+                self._wait_writable(deadline)
+                try:
+                    self._send_frames(frames)
+                    return
+                except zmq.Again:
+                    pass
+                except zmq.ZMQError as err:
+                    raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
         finally:
             lock.release()
             if self._dirty:
                 self._catch_up()
 
-    def _send(self, msg: Message, timeout_ms: float | None) -> None:
+    def _prepare_send(self, timeout_ms: float | None) -> None:
+        """Apply discovery changes, let go of closed departed connections, and let new
+        connections come up (bounded), so that the message is dealt over the right peers."""
         if self._dirty:
             self._resolve()
         if self._departing:  # a departed peer's closed connection must not be dealt to
@@ -745,27 +769,6 @@ class Port:
         if self._pending or self._subscription_wait_until:
             # connections just made by name: let them come up, so that they get their share
             self._await_handshakes(_deadline(timeout_ms))
-        origin = self.origin
-        if origin is not None and (type(origin) is not int or msg.origin != origin):
-            msg.origin = origin  # validates; unchanged coords keep their cached wire bytes
-        frames = self._frames(msg)
-        try:
-            self._send_frames(frames)  # usually the socket takes it at once
-            return
-        except zmq.Again:
-            pass
-        except zmq.ZMQError as err:
-            raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
-        deadline = _deadline(timeout_ms)
-        while True:
-            self._wait_writable(deadline)
-            try:
-                self._send_frames(frames)
-                return
-            except zmq.Again:
-                pass
-            except zmq.ZMQError as err:
-                raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
 
     def _send_frames(self, frames: list[Any] | zmq.Frame) -> None:
         """Send one message without blocking (zmq.Again: nothing was sent).
