@@ -230,8 +230,8 @@ class Hub:
             return
         if not self._connected and not self._attempt(req.deadline, tries=len(self.options.endpoints)):
             req.fail(BackendError(
-                f"etcd unreachable at {self.options.urls} ({self._last_error}); "
-                "set ZIO_ETCD_ENDPOINTS or endpoints= to a running etcd"
+                f"cannot use etcd at {self.options.urls} ({self._last_error}); "
+                "set ZIO_ETCD_ENDPOINTS or endpoints= to a running etcd (and its user/password or TLS files)"
             ))
             return
         try:
@@ -276,10 +276,15 @@ class Hub:
             left = deadline - time.monotonic()
             if left <= 0.01:
                 raise TimeoutError("out of time")
-            return pyetcd.MultiEndpointEtcd3Client(
+            client = pyetcd.MultiEndpointEtcd3Client(
                 endpoints=[ep], timeout=min(self.options.timeout, left),
                 user=self.options.user, password=self.options.password,
             )
+            # The client sends the auth token twice: as plain metadata and as gRPC call
+            # credentials, which gRPC refuses on a plaintext channel ("does not have a
+            # sufficient security level"). The metadata alone is what etcd reads.
+            client.call_credentials = None
+            return client
         except BaseException:
             ep.close()
             raise
