@@ -223,6 +223,16 @@ def test_across_processes_and_a_killed_process_leaves_with_its_lease(env):
             _, t_exit = wait_event(watcher, "exit", "remote", timeout=6)
             print(f"killed process gone after {t_exit - t_kill:.2f} s (lease ttl 2 s)")
             assert t_exit - t_kill <= 3.5
+
+            polite = spawn(python(PEER, "polite", "{}"), env=env)
+            Lines(polite).wait_for(20, event="ready")
+            wait_event(watcher, "enter", "polite")
+            t_stop = time.monotonic()
+            polite.stdin.close()
+            _, t_left = wait_event(watcher, "exit", "polite")
+            print(f"a process that stops its Peer is seen leaving after {1000 * (t_left - t_stop):.1f} ms")
+            assert t_left - t_stop < 1.0
+            assert polite.wait(5) == 0
         finally:
             proc.kill()
             proc.wait()
@@ -310,6 +320,34 @@ def test_user_and_password(tmp_path):
             print(f"credentials {creds}: {info.value}")
     finally:
         cluster.stop()
+
+
+def test_history_compacted_between_read_and_watch(env, monkeypatch, caplog):
+    """etcd compacts right after the first read: the watch is cancelled; read again, quietly."""
+    prefix = env["ZIO_ETCD_PREFIX"]
+    original = pyetcd.MultiEndpointEtcd3Client.get_prefix_response
+    calls = []
+
+    def read_then_compact(client, key_prefix, **kw):
+        response = original(client, key_prefix, **kw)
+        calls.append(response.header.revision)
+        if len(calls) == 1:  # another program writes, and etcd compacts, before the watch starts
+            key = prefix + str(uuidlib.uuid4())
+            client.put(key, json.dumps({"nick": "late", "headers": {"v": "1"}}))
+            last = client.put(key, json.dumps({"nick": "late", "headers": {"v": "2"}}))
+            client.compact(last.header.revision, physical=True)  # past the revision the watch asks for
+        return response
+
+    monkeypatch.setattr(pyetcd.MultiEndpointEtcd3Client, "get_prefix_response", read_then_compact)
+    caplog.set_level(logging.INFO, "zio_plugins.etcd")
+    with zio.Peer("reader") as reader:
+        assert reader.peers == {}  # the first read came before the late writes
+        event, _ = wait_event(reader, "enter", "late")
+        assert event.peer.headers == {"v": "2"}
+        assert len(calls) == 2 and reader.backend.hub.stats["compacted"] == 1
+        assert quiet(reader, 0.2) == []
+    assert [r.levelname for r in caplog.records if "compact" in r.getMessage()] == ["INFO"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 # -- etcd faults ------------------------------------------------------------------------------
@@ -456,6 +494,16 @@ def test_routed_subnets_beacon_stays_etcd_crosses(routed, tmp_path):
         gone = watcher.wait_for(8, event="exit", nick="far")
         print(f"host cut off: its peer gone after {gone['t'] - t_cut:.2f} s (ttl 2 s)")
         assert gone["t"] - t_cut <= 3.5
+
+        # cable back: the cut host registers again under a new lease; for itself nothing changed
+        t_restore = time.monotonic()
+        b1.restore()
+        back = watcher.wait_for(10, event="enter", nick="far")
+        print(f"cable back: the peer registered again after {back['t'] - t_restore:.2f} s")
+        while remote.get(0.3) is not None:
+            pass
+        assert sorted((l["event"], l["nick"]) for l in remote.seen if l["event"] in ("enter", "exit", "update")) == \
+            [("enter", "server"), ("enter", "watcher")]
     finally:
         for proc in procs:
             if proc.poll() is None:

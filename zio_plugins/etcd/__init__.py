@@ -47,14 +47,16 @@ the keys when it expires: ttl (2 s) after the last refresh plus etcd's expiry ch
 with its default 1 s election timeout (asked for 1 s, etcd 3.5.1 grants 2).
 
 Watch. The hub reads the prefix once at revision R and watches from R + 1, so no peer
-that comes or goes between the read and the watch is missed. A watch that falls behind
-a compaction reads again and reports only differences.
+that comes or goes between the read and the watch is missed. If etcd compacted its
+history past R + 1 meanwhile, it cancels the watch; the hub then reads again (quietly,
+at INFO) and reports only the differences.
 
 Faults. etcd unreachable when a Peer starts: ``BackendError`` naming the endpoints
 within 5 s (4 s budget, calls bounded by ``timeout``). etcd lost while running (the
 watch stream breaks, or a keep-alive fails): the Peers keep their table, the hub logs
-ONE warning, and retries the endpoints in turn with backoff (0.1 s doubling to 2 s).
-When one answers (etcd restarted on its data dir, or another cluster member), the hub
+ONE warning (and one INFO line when etcd is back), and retries the endpoints in turn
+with backoff (0.1 s doubling to 2 s). When one answers (etcd restarted on its data
+dir, or another cluster member), the hub
 keeps its lease if etcd still has it (else grants a new one and puts every local key
 again), deletes the keys of Peers that stopped meanwhile, reads again, watches again,
 and reports only what changed. ``stop()`` waits at most ``timeout + 0.5`` s for the hub,

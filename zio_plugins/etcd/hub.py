@@ -133,7 +133,10 @@ class Hub:
     def register(self, member: Member) -> None:
         """Put ``member``'s key and tell it every peer known; BackendError when etcd is unreachable."""
         req = _Request("register", member, time.monotonic() + START_BUDGET)
-        self._queue.put(req)
+        if threading.current_thread() is self._thread:  # a Peer started from a listener
+            self._handle_request(req)
+        else:
+            self._queue.put(req)
         if not req.done.wait(START_BUDGET + 0.8):
             with req.lock:
                 if not req.done.is_set():
@@ -149,6 +152,9 @@ class Hub:
         """Delete ``member``'s key (others see it leave at once); waits a bounded time."""
         member.active = False
         req = _Request("unregister", member, time.monotonic() + self.options.timeout)
+        if threading.current_thread() is self._thread:  # a Peer stopped from a listener
+            self._handle_request(req)
+            return
         self._queue.put(req)
         req.done.wait(self.options.timeout + 0.5)
 
@@ -219,7 +225,7 @@ class Hub:
             self._members.pop(member.uuid, None)
             if self._connected:
                 try:
-                    self._set_timeout(req.deadline)
+                    self._set_timeout()
                     self._client.delete(member.key)
                 except Exception as err:
                     self._orphans.add(member.key)
@@ -235,7 +241,7 @@ class Hub:
             ))
             return
         try:
-            self._set_timeout(req.deadline)
+            self._set_timeout()
             self._client.put(member.key, member.value, lease=self._lease_id)
         except Exception as err:
             self._lost(err)
@@ -329,23 +335,34 @@ class Hub:
             self._set_timeout(deadline)
             client.delete(key)
             self._orphans.discard(key)
-        self._set_timeout(deadline)
-        response = client.get_prefix_response(prefix)
-        revision = response.header.revision
-        fresh: dict[uuidlib.UUID, PeerInfo] = {}
-        stored: dict[uuidlib.UUID, bytes] = {}
-        for kv in response.kvs:
-            info = self._decode(kv.key, kv.value)
-            if info is not None:
-                fresh[info.uuid] = info
-                stored[info.uuid] = kv.value
-        self._watch_gen += 1
-        gen = self._watch_gen
-        self._set_timeout(deadline)
-        client.add_watch_prefix_callback(
-            prefix, lambda response, gen=gen: self._queue.put((_WATCH, gen, response)),
-            start_revision=revision + 1,
-        )
+        for _ in range(3):
+            self._set_timeout(deadline)
+            response = client.get_prefix_response(prefix)
+            revision = response.header.revision
+            fresh: dict[uuidlib.UUID, PeerInfo] = {}
+            stored: dict[uuidlib.UUID, bytes] = {}
+            for kv in response.kvs:
+                info = self._decode(kv.key, kv.value)
+                if info is not None:
+                    fresh[info.uuid] = info
+                    stored[info.uuid] = kv.value
+            self._watch_gen += 1
+            gen = self._watch_gen
+            self._set_timeout(deadline)
+            try:
+                client.add_watch_prefix_callback(
+                    prefix, lambda response, gen=gen: self._queue.put((_WATCH, gen, response)),
+                    start_revision=revision + 1,
+                )
+            except self._pyetcd.exceptions.RevisionCompactedError as err:
+                # compacted between the read and the watch: the watch cannot start there
+                log.info("etcd compacted to revision %s right after the read at %s: reading again",
+                         err.compacted_revision, revision)
+                self.stats["compacted"] += 1
+                continue
+            break
+        else:
+            raise RuntimeError("etcd compacts the history faster than zio can read and watch it")
         self.stats["watches"] += 1
         for member in list(self._members.values()):
             if stored.get(member.uuid) != member.value:
@@ -357,7 +374,7 @@ class Hub:
         self._backoff = BACKOFF_MIN
         self._next_keepalive = time.monotonic() + self._granted_ttl / 3.0
         if self._outage_since is not None:
-            log.warning("etcd back at %s after %.1f s; peers re-registered and re-read",
+            log.info("etcd back at %s after %.1f s; peers re-registered and re-read",
                         endpoint.url, time.monotonic() - self._outage_since)
             self._outage_since = None
         self._resync(fresh)
@@ -448,6 +465,7 @@ class Hub:
                 # the history we watch from is gone: read everything again, at once, quietly
                 log.info("etcd watch fell behind compaction (revision %s): reading again",
                          response.compacted_revision)
+                self.stats["compacted"] += 1
                 self._connected = False
                 self._drop_client()
                 self._next_retry = time.monotonic()
