@@ -139,8 +139,7 @@ class SDK:
         self.c.put(k, v)
 
     def compact_to_latest(self):
-        rev = self.c.status().raft_index  # not the kv revision; read it from a put instead
-        rev = self.c.put("/cmp/x", "x").header.revision
+        rev = self.c.put("/cmp/x", "x").header.revision  # the kv revision, from a put
         self.c.compact(rev, physical=True)
         return rev
 
