@@ -494,3 +494,96 @@ class Lan:
 
     def __repr__(self) -> str:
         return f"<Lan {self.subnet}.0/24 {self.hosts}>"
+
+
+class RoutedLan(Lan):
+    """Two subnets, each a bridge with its hosts, joined by a router namespace.
+
+    Subnet ``i`` is ``<subnets[i]>.0/24`` on its own bridge (no address of the test's
+    namespace on it); the router is ``<subnet>.254`` on each, with ``ip_forward=1``; every
+    host has a default route via its subnet's router. Broadcast stays inside a subnet;
+    unicast crosses. ``lan.subnets[i]`` lists the hosts of subnet ``i`` (``Host`` objects:
+    ``popen``, ``run``, ``cut``/``restore`` as in :class:`Lan`), ``lan.router`` the router.
+    Everything lives inside the test's private namespace, like :class:`Lan`.
+    """
+
+    def __init__(self, hosts_per_subnet: tuple[int, int] = (1, 1), subnets: tuple[str, str] = ("10.78.1", "10.78.2")):
+        if len(hosts_per_subnet) != 2 or len(subnets) != 2 or subnets[0] == subnets[1]:
+            raise ValueError("a RoutedLan has two distinct subnets")
+        super().__init__(sum(hosts_per_subnet), subnet=subnets[0])
+        for subnet in subnets:
+            Lan(1, subnet=subnet)  # validates the spelling
+        self.hosts_per_subnet = tuple(hosts_per_subnet)
+        self.subnet_names = tuple(subnets)
+        self.bridges = [f"zbr{self.token}s{i}" for i in range(2)]
+        self.bridge = self.bridges[0]
+        self.subnets: list[list[Host]] = [[], []]
+        self.router: Host | None = None
+
+    def start(self) -> "RoutedLan":
+        if self._started:
+            return self
+        ok, why = lan_supported()
+        if not ok:
+            raise RuntimeError(f"RoutedLan unavailable: {why}")
+        self._started = True
+        t0 = time.monotonic()
+        try:
+            _ensure_netns_dir()
+            index = 0
+            for s, count in enumerate(self.hosts_per_subnet):
+                for j in range(count):
+                    host = Host(self, index, f"zio-{self.token}-{index}", f"{self.subnet_names[s]}.{j + 1}",
+                                f"zv{self.token}h{index}")
+                    self.subnets[s].append(host)
+                    self.hosts.append(host)
+                    index += 1
+            self.router = Host(self, index, f"zio-{self.token}-r", f"{self.subnet_names[0]}.254", f"zv{self.token}r0")
+            cmds = [f"netns add {h.name}" for h in self.hosts] + [f"netns add {self.router.name}"]
+            for s, bridge in enumerate(self.bridges):
+                cmds += [
+                    f"link add {bridge} type bridge forward_delay 0 stp_state 0 mcast_snooping 0",
+                    f"link set {bridge} up",
+                    f"link add zv{self.token}r{s} type veth peer name eth{s} netns {self.router.name}",
+                    f"link set zv{self.token}r{s} master {bridge} up",
+                ]
+                for h in self.subnets[s]:
+                    cmds += [
+                        f"link add {h.bridge_port} type veth peer name {h.interface} netns {h.name}",
+                        f"link set {h.bridge_port} master {bridge} up",
+                    ]
+            self._check(_ip_batch(self.ip, cmds), "creating the routed LAN")
+            router_cmds = ["link set lo up"]
+            for s, subnet in enumerate(self.subnet_names):
+                router_cmds += [f"addr add {subnet}.254/24 brd + dev eth{s}", f"link set eth{s} up"]
+            self._check(_ip_batch(self.ip, router_cmds, netns=self.router.name), "configuring the router")
+            self._check(
+                subprocess.run([self.ip, "netns", "exec", self.router.name, "sh", "-c",
+                                "echo 1 > /proc/sys/net/ipv4/ip_forward"], capture_output=True, text=True),
+                "enabling forwarding in the router",
+            )
+            for s, subnet in enumerate(self.subnet_names):
+                for h in self.subnets[s]:
+                    host_cmds = [
+                        "link set lo up",
+                        f"addr add {h.address}/24 brd + dev {h.interface}",
+                        f"link set {h.interface} up",
+                        f"route add default via {subnet}.254",
+                    ]
+                    self._check(_ip_batch(self.ip, host_cmds, netns=h.name), f"configuring {h.name}")
+        except BaseException:
+            self.close()
+            raise
+        self.setup_seconds = time.monotonic() - t0
+        return self
+
+    def close(self) -> None:
+        """End the processes, namespaces, veths and both bridges.  Safe to call more than once."""
+        if self._closed or not self._started:
+            self._closed = True
+            return
+        router = [self.router] if self.router is not None else []
+        self.hosts = self.hosts + router
+        super().close()
+        cmds = [f"link del zv{self.token}r{s}" for s in range(2)] + [f"link del {b}" for b in self.bridges]
+        _ip_batch(self.ip, cmds, force=True)
