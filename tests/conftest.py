@@ -48,6 +48,10 @@ def pytest_configure(config):
     )
     config.addinivalue_line(
         "markers",
+        "hostile: hostile and faulty networks: floods, spoofing, leaks, churn (issue 15)",
+    )
+    config.addinivalue_line(
+        "markers",
         "needs_lan: the test builds a pretend LAN with netns.Lan (root in the private namespace); "
         "skipped otherwise",
     )

@@ -220,6 +220,7 @@ class Port:
         self._departing: dict[str, float] = {}  # address of a departed peer -> disconnect deadline
         self._subscription_wait_until = 0.0  # a PUB's new subscribers are subscribing until then
         self._warned: set[tuple[str, str]] = set()
+        self._departures = 0
         # the discovery thread wakes the port through this pipe; the port alone touches the socket
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -277,6 +278,14 @@ class Port:
     def connected(self) -> list[str]:
         """The addresses this port is connected to now (direct and resolved)."""
         return sorted(self._connected)
+
+    @property
+    def departures(self) -> int:
+        """How many addresses resolved by name have gone since the port was made (their
+        peer left, died or moved). A message sent to a peer that died before discovery
+        noticed is lost without an error: a requester that gets no reply can compare this
+        count with its value at the send to tell a departed server from a slow one."""
+        return self._departures
 
     def __repr__(self) -> str:
         return (
@@ -570,6 +579,7 @@ class Port:
         wanted = self._wanted_addresses()
         departed = [a for a in self._resolved - wanted.keys() if a not in self._direct]
         if departed:
+            self._departures += len(departed)
             if self._monitor is not None and self._keeps_messages():
                 # disconnecting drops what the peer sent that has not arrived yet (a reply it
                 # sent just before leaving): wait for its connection to close first
