@@ -261,7 +261,7 @@ def swarm(kind: str, port: int, prefix: str, local: int, total: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     except (ImportError, ValueError, OSError):
         pass
-    lock = threading.Condition()
+    lock = threading.Lock()  # held per event: the cheapest lock
     seen: list[set] = [set() for _ in range(local)]
     nodes: list = []
     # how many local nodes see all TOTAL-1 others: kept up to date per event (O(1)), since
