@@ -14,7 +14,8 @@ taken in different processes (one clock per machine):
   (loopback: the host lives);
 - *cut*: observer and subject on two hosts of a pretend LAN (``netns.Lan``: network
   namespaces on a bridge); from just before the subject host's cable is pulled (its bridge
-  port goes down: no FIN, no RST) to the observer's EXIT.
+  port goes down: no FIN, no RST) to the observer's EXIT. etcd nodes there reach the
+  run's etcd on the LAN's bridge address (``host_env``).
 
 Kill and cut scenarios of every backend run side by side (they are independent processes
 in separate namespaces), so a run waits for the slowest of them once, up to a cap.
