@@ -4,7 +4,7 @@ Members listen on 127.0.0.1 (free ports) or on an address given by the test, ins
 test suite's private network namespace or inside a ``netns`` host (``popen=host.popen``),
 with data in a temporary directory. A member can be killed and started again on the same
 data dir and ports. ``python -m benchmarks`` starts its etcd with this module too
-(``benchmarks/etcd.py``).
+(``benchmarks/etcd_server.py``).
 """
 from __future__ import annotations
 
@@ -38,8 +38,9 @@ class Member:
     def __init__(self, name: str, data_dir: str, host: str = "127.0.0.1",
                  client_port: int | None = None, peer_port: int | None = None, popen=subprocess.Popen,
                  listen_host: str | None = None):
-        """``listen_host`` (default ``host``): where clients connect, when it is not where they are
-        told to (the benchmark's "0.0.0.0" inside its private namespace: loopback and its bridge)."""
+        """``listen_host`` (default ``host``): the address etcd listens on for clients when it is not
+        the one it advertises (the benchmark's "0.0.0.0", inside its private namespace only:
+        loopback and its pretend LAN's bridge)."""
         self.name = name
         self.data_dir = data_dir
         self.host = host
