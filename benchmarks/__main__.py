@@ -16,6 +16,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Runs of the pool scenarios per backend (each 3 to 4 s: a 2 s idle period, start-up, tear-down).
 POOL_RUNS, POOL_RUNS_QUICK = 5, 2
 SECTIONS = ["throughput", "codec", "discovery", "exits", "convergence", "pool"]
+#: etcd convergence rows: (nodes, nodes per process, cap in seconds). The 1000-node row
+#: (10 processes) takes about 30 s and runs in full runs only.
+ETCD_SIZES = [(100, 25, 30.0), (1000, 100, 60.0)]
+ETCD_SIZES_QUICK = [(100, 25, 20.0)]
 
 
 def _isolate() -> tuple[bool, str, object]:
@@ -97,14 +101,38 @@ def _discovery(run, sections, quick, netns, progress) -> None:
     from . import convergence, discovery, pool
 
     kinds = {}
-    for kind in ("beacon", "pyre", "mdns", "zeroconf"):
+    for kind in ("beacon", "pyre", "mdns", "zeroconf", "etcd"):
         ok, why = discovery.available(kind)
         kinds[kind] = ok
         if not ok:
             run.missing[kind] = why
             progress(f"{kind}: not available ({why})")
+    server = None
+    if kinds["etcd"] and any(s in sections for s in ("discovery", "exits", "convergence")):
+        from . import etcd_server
+
+        try:
+            t0 = time.monotonic()
+            server = etcd_server.start(isolated=True)  # _discovery only runs isolated
+            run.note(f"etcd rows: one etcd 3.5 ({server.url}, pid {server.pid}) for the whole run, "
+                     f"healthy {time.monotonic() - t0:.1f} s after its start")
+            progress(f"etcd: started at {server.url}")
+        except Exception as err:  # noqa: BLE001 - the other backends still run
+            kinds["etcd"] = False
+            run.missing["etcd"] = f"etcd did not start: {err}"
+            progress(f"etcd: not available ({err})")
+    try:
+        _sections(run, sections, quick, netns, progress, kinds, server)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def _sections(run, sections, quick, netns, progress, kinds, server) -> None:
+    from . import convergence, discovery, pool
+
     if "discovery" in sections:
-        for kind in ("beacon", "pyre", "mdns", "zeroconf"):
+        for kind in ("beacon", "pyre", "mdns", "zeroconf", "etcd"):
             if not kinds[kind]:
                 continue
             slow = kind in ("mdns", "zeroconf")
@@ -117,8 +145,8 @@ def _discovery(run, sections, quick, netns, progress) -> None:
                 run.errors[f"enter_leave {kind}"] = repr(err)
     if "exits" in sections:
         cap = 6.0 if quick else 40.0
-        kill = [k for k in ("beacon", "pyre", "mdns", "zeroconf") if kinds[k]]
-        cut = [k for k in ("beacon", "pyre", "mdns") if kinds[k]]
+        kill = [k for k in ("beacon", "pyre", "mdns", "zeroconf", "etcd") if kinds[k]]
+        cut = [k for k in ("beacon", "pyre", "mdns", "etcd") if kinds[k]]
         ok, why = netns.lan_supported()
         if not ok:
             run.missing["lan"] = why
@@ -128,8 +156,13 @@ def _discovery(run, sections, quick, netns, progress) -> None:
         def lan_factory(n):
             return netns.Lan(n, subnet="10.79.0").start()
 
+        def host_env(kind, host):  # etcd nodes on a LAN host reach the run's etcd on the bridge
+            if kind == "etcd" and server is not None:
+                return {"ZIO_ETCD_ENDPOINTS": server.url_for(host.lan.bridge_address)}
+            return {}
+
         try:
-            run.exits = discovery.exits(kill, cut, cap, lan_factory, prepare_timeout=15.0)
+            run.exits = discovery.exits(kill, cut, cap, lan_factory, prepare_timeout=15.0, host_env=host_env)
             run.exit_cap = cap
         except Exception as err:  # noqa: BLE001
             run.errors["exits"] = repr(err)
@@ -145,6 +178,15 @@ def _discovery(run, sections, quick, netns, progress) -> None:
                     run.convergence.append(convergence.converge(kind, n, cap, settle, window))
                 except Exception as err:  # noqa: BLE001
                     run.errors[f"convergence {kind} {n}"] = repr(err)
+        if kinds["etcd"]:
+            # 100 nodes as the others (25 per process); 1000 in 10 processes (full run only)
+            for n, per_process, etcd_cap in ETCD_SIZES_QUICK if quick else ETCD_SIZES:
+                progress(f"convergence: etcd, {n} nodes ({per_process} per process, cap {etcd_cap:.0f} s)")
+                try:
+                    run.convergence.append(convergence.converge(
+                        "etcd", n, etcd_cap, settle, window, per_process=per_process, server=server))
+                except Exception as err:  # noqa: BLE001
+                    run.errors[f"convergence etcd {n}"] = repr(err)
     if "pool" in sections:
         runs = POOL_RUNS_QUICK if quick else POOL_RUNS
         for kind in ("beacon", "mdns"):

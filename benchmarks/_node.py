@@ -1,9 +1,11 @@
 """Discovery nodes in a process of their own, driven by the benchmark through stdin/stdout.
 
-``python -m benchmarks._node MODE KIND PORT [ARGS...]``; KIND is ``beacon``, ``mdns``
-(zio backends), ``pyre`` (zeromq-pyre) or ``zeroconf`` (raw python-zeroconf: a service of
-type ``_zbench._tcp.local.`` and a browser). PORT is the UDP beacon port (ignored by the
-mDNS kinds, which use 5353). One JSON object per line on stdout, stamped with
+``python -m benchmarks._node MODE KIND PORT [ARGS...]``; KIND is ``beacon``, ``mdns``,
+``etcd`` (zio backends), ``pyre`` (zeromq-pyre) or ``zeroconf`` (raw python-zeroconf: a
+service of type ``_zbench._tcp.local.`` and a browser). PORT is the UDP beacon port (ignored
+by the mDNS kinds, which use 5353); for ``etcd`` it names the scenario's key prefix
+``/zbench/PORT/``, and the etcd to use comes from ``ZIO_ETCD_ENDPOINTS`` (set by the
+benchmark: ``benchmarks/etcd_server.py``). One JSON object per line on stdout, stamped with
 ``time.monotonic()`` (one clock for every process of the machine, namespaces or not).
 
 Modes:
@@ -17,7 +19,7 @@ Modes:
     ``stopped`` with ``t0`` taken just before; EOF ends the process. Prints the
     ``enter``/``exit`` events of its current node too.
 ``swarm PREFIX LOCAL TOTAL``
-    prints ``ready`` with its RSS; on ``start`` makes LOCAL nodes named PREFIX-i and
+    imports what its nodes need, then prints ``ready`` with its RSS; on ``start`` makes LOCAL nodes named PREFIX-i and
     prints ``converged`` once each of them sees TOTAL-1 others (``t0`` = start); on
     ``stop`` (or EOF) stops them all and prints ``stopped``.
 
@@ -84,6 +86,8 @@ def zio_backend(kind: str, port: int):
 
     if kind == "beacon":
         return zio.make_backend("beacon", port=port)
+    if kind == "etcd":  # endpoints: $ZIO_ETCD_ENDPOINTS; a prefix per scenario
+        return zio.make_backend("etcd", prefix=f"/zbench/{port}/")
     try:
         return zio.make_backend(kind)
     except zio.BackendError:
@@ -102,14 +106,14 @@ class ZioNode:
         self.peer = zio.Peer(nick, discovery=zio_backend(kind, port))
         self.uuid = str(self.peer.uuid)
 
-        def listener(event) -> None:
+        def listener(event) -> None:  # the UUID object: swarms hash it, observers print str()
             if event.kind in (zio.ENTER, zio.EXIT):
-                on_event(event.kind, str(event.peer.uuid), event.peer.nick, time.monotonic())
+                on_event(event.kind, event.peer.uuid, event.peer.nick, time.monotonic())
 
         self.peer.add_listener(listener)
         # events that arrived before the listener was added
         for info in self.peer.peers.values():
-            on_event("enter", str(info.uuid), info.nick, time.monotonic())
+            on_event("enter", info.uuid, info.nick, time.monotonic())
 
     def stop(self) -> None:
         self.peer.stop()
@@ -216,7 +220,7 @@ def _pump_loop(nodes_fn, stdin: StdinLines, handle_line, tick: float = 0.02) -> 
 
 def observer(kind: str, port: int, nick: str) -> None:
     def on_event(what, uuid, peer_nick, t):
-        say(event=what, uuid=uuid, nick=peer_nick, t=t)
+        say(event=what, uuid=str(uuid), nick=peer_nick, t=t)
 
     node = make_node(kind, port, nick, on_event)
     say(event="ready", t=time.monotonic(), uuid=node.uuid)
@@ -230,7 +234,7 @@ def subject(kind: str, port: int, nick: str) -> None:
     stdin = StdinLines()
 
     def report(what, uuid, peer_nick, t):  # what the current node sees (newcomer latency)
-        say(event=what, uuid=uuid, nick=peer_nick, t=t)
+        say(event=what, uuid=str(uuid), nick=peer_nick, t=t)
 
     def handle(line: str):
         if line == "start":
@@ -249,6 +253,30 @@ def subject(kind: str, port: int, nick: str) -> None:
         node.stop()
 
 
+def preload(kind: str) -> None:
+    """Import the libraries a node of ``kind`` uses, before ``ready``.
+
+    The convergence rows start their clock, and take their RSS baseline, once every swarm
+    process is ready: "interpreter and libraries already imported" (convergence.py), so
+    that their figures are about nodes, not about importing pyzmq, zio or etcd's gRPC
+    client (about 0.25 CPU seconds and 20 MB per process for grpc and protobuf).
+    """
+    import zmq  # noqa: F401  (the pump loop; zio and pyre)
+
+    if kind == "pyre":
+        import pyre  # noqa: F401
+        return
+    import zio  # noqa: F401
+
+    if kind == "etcd":
+        import grpc  # noqa: F401  (what the etcd factory imports on its first call)
+        import pyetcd  # noqa: F401
+
+        import zio_plugins.etcd.backend  # noqa: F401
+    elif kind == "mdns":
+        import zio_plugins.mdns  # noqa: F401
+
+
 def swarm(kind: str, port: int, prefix: str, local: int, total: int) -> None:
     try:
         import resource
@@ -257,24 +285,30 @@ def swarm(kind: str, port: int, prefix: str, local: int, total: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     except (ImportError, ValueError, OSError):
         pass
-    lock = threading.Condition()
+    lock = threading.Lock()  # held per event: the cheapest lock
     seen: list[set] = [set() for _ in range(local)]
     nodes: list = []
-    state = {"t0": None, "done": False}
+    # how many local nodes see all TOTAL-1 others: kept up to date per event (O(1)), since
+    # 100 nodes of a process hear ~100 000 events on the way to 1000 nodes
+    state = {"t0": None, "done": False, "complete": 0}
 
     def check() -> None:
-        if not state["done"] and len(nodes) == local and all(len(s) >= total - 1 for s in seen):
+        if not state["done"] and len(nodes) == local and state["complete"] == local:
             state["done"] = True
             say(event="converged", t0=state["t0"], t=time.monotonic(), rss_kb=rss_kb())
 
     def on_event_for(i):
         def on_event(what, uuid, peer_nick, t):
             with lock:
+                was = len(seen[i]) >= total - 1
                 if what == "enter":
                     seen[i].add(uuid)
                 else:
                     seen[i].discard(uuid)
-                check()
+                now = len(seen[i]) >= total - 1
+                if now != was:
+                    state["complete"] += 1 if now else -1
+                    check()
         return on_event
 
     def handle(line: str):
@@ -290,6 +324,7 @@ def swarm(kind: str, port: int, prefix: str, local: int, total: int) -> None:
         elif line == "stop":
             return False
 
+    preload(kind)
     say(event="ready", t=time.monotonic(), rss_kb=rss_kb(), pid=os.getpid())
     stdin = StdinLines()
     _pump_loop(lambda: list(nodes), stdin, handle)

@@ -1,7 +1,7 @@
 """N nodes on one machine: time to a full mesh, then CPU, memory and traffic while idle.
 
 The N nodes live in a few ``benchmarks._node swarm`` processes (N/25 of them, at least
-one; the same split for every backend). The clock starts just before the benchmark tells
+one; the same split for every backend; the 1000-node etcd row: N/100, that is 10). The clock starts just before the benchmark tells
 every process to start its nodes and stops when the last process reports that each of its
 nodes sees all N-1 others. Then, after a short settling time, over an idle window:
 
@@ -10,7 +10,9 @@ nodes sees all N-1 others. Then, after a short settling time, over an idle windo
   (interpreter and libraries already imported), / N;
 - beacons: valid ZRE beacons (22 bytes, version 1, port != 0) heard on the UDP port by a
   listener of the benchmark's own, / N / window;
-- loopback packets: every packet of the namespace's ``lo`` (beacons, TCP pings, acks) / N / window.
+- loopback packets: every packet of the namespace's ``lo`` (beacons, TCP pings, acks) / N / window;
+- etcd: the same CPU and RSS figures for the etcd server (``server``), per node, beside
+  the nodes' own.
 """
 from __future__ import annotations
 
@@ -59,9 +61,14 @@ class BeaconCounter:
         self.sock.close()
 
 
-def converge(kind: str, n: int, cap: float, settle: float, window: float) -> dict:
+def converge(kind: str, n: int, cap: float, settle: float, window: float,
+             per_process: int = NODES_PER_PROCESS, server=None) -> dict:
+    """Time to a full mesh of ``n`` nodes (``per_process`` per process), then the idle figures.
+
+    ``server``: the run's etcd (``etcd_server.BenchEtcd``), whose CPU and RSS are measured too.
+    """
     port = fresh_port()
-    procs = max(1, (n + NODES_PER_PROCESS - 1) // NODES_PER_PROCESS)
+    procs = max(1, (n + per_process - 1) // per_process)
     split = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
     counter = BeaconCounter(port)
     children = [Child(["swarm", kind, port, f"n{i}", local, n]) for i, local in enumerate(split)]
@@ -71,6 +78,7 @@ def converge(kind: str, n: int, cap: float, settle: float, window: float) -> dic
             if c.expect("ready", 60) is None:
                 raise RuntimeError(f"{kind}: swarm process did not start")
         rss0 = sum(proc_rss_kb(c.pid) for c in children)
+        server_rss0 = server.rss_kb() if server is not None else 0
         t0 = time.monotonic()
         for c in children:
             c.send("start")
@@ -89,6 +97,7 @@ def converge(kind: str, n: int, cap: float, settle: float, window: float) -> dic
             result["seconds"] = max(times) - t0
             time.sleep(settle)
             cpu0 = sum(proc_cpu_seconds(c.pid) for c in children)
+            server_cpu0 = server.cpu_seconds() if server is not None else 0.0
             pk0 = lo_packets()
             counter.count, counter.counting = 0, True
             w0 = time.monotonic()
@@ -96,6 +105,7 @@ def converge(kind: str, n: int, cap: float, settle: float, window: float) -> dic
             counter.counting = False
             elapsed = time.monotonic() - w0
             cpu1 = sum(proc_cpu_seconds(c.pid) for c in children)
+            server_cpu1 = server.cpu_seconds() if server is not None else 0.0
             pk1 = lo_packets()
             rss1 = sum(proc_rss_kb(c.pid) for c in children)
             result.update(
@@ -104,11 +114,18 @@ def converge(kind: str, n: int, cap: float, settle: float, window: float) -> dic
                 beacons_per_node_s=counter.count / n / elapsed,
                 lo_packets_per_node_s=(pk1 - pk0) / n / elapsed,
             )
+            if server is not None:
+                result.update(
+                    server_cpu_per_node=(server_cpu1 - server_cpu0) / n / elapsed,
+                    server_rss_kb_per_node=(server.rss_kb() - server_rss0) / n,
+                )
     finally:
+        t_stop = time.monotonic()
         for c in children:
             c.send("stop")
         for c in children:
-            c.expect("stopped", 30)
+            c.expect("stopped", 60)
             c.close()
         counter.close()
+        result["stop_s"] = time.monotonic() - t_stop  # every node stopped, processes gone
     return result

@@ -14,7 +14,8 @@ taken in different processes (one clock per machine):
   (loopback: the host lives);
 - *cut*: observer and subject on two hosts of a pretend LAN (``netns.Lan``: network
   namespaces on a bridge); from just before the subject host's cable is pulled (its bridge
-  port goes down: no FIN, no RST) to the observer's EXIT.
+  port goes down: no FIN, no RST) to the observer's EXIT. etcd nodes there reach the
+  run's etcd on the LAN's bridge address (``host_env``).
 
 Kill and cut scenarios of every backend run side by side (they are independent processes
 in separate namespaces), so a run waits for the slowest of them once, up to a cap.
@@ -55,6 +56,10 @@ def available(kind: str) -> tuple[bool, str]:
         if importlib.util.find_spec("zeroconf") is None:
             return False, "python-zeroconf is not installed"
         return True, ""
+    if kind == "etcd":
+        from . import etcd_server
+
+        return etcd_server.available()
     if kind == "mdns":
         try:
             if importlib.util.find_spec("zio_plugins.mdns") is None:
@@ -177,7 +182,8 @@ def newcomers(kind: str, reps: int, timeout: float) -> dict:
 class ExitScenario:
     """An observer and a subject that sees it, waiting for the subject's end (kill or cut)."""
 
-    def __init__(self, kind: str, how: str, hosts=None):
+    def __init__(self, kind: str, how: str, hosts=None, host_env=None):
+        """``host_env(kind, host)``: more environment for a node on a LAN host (etcd: its URL)."""
         self.kind, self.how = kind, how
         port = fresh_port()
         popen_obs = popen_sub = None
@@ -189,6 +195,9 @@ class ExitScenario:
                        "ZIO_BENCH_NETNS": netns_id(f"{NETNS_RUN_DIR}/{hosts[0].name}")}
             env_sub = {"ZIO_INTERFACE": hosts[1].interface, "ZBENCH_ADDRESS": hosts[1].address,
                        "ZIO_BENCH_NETNS": netns_id(f"{NETNS_RUN_DIR}/{hosts[1].name}")}
+            if host_env is not None:
+                env_obs.update(host_env(kind, hosts[0]))
+                env_sub.update(host_env(kind, hosts[1]))
         kw_obs = {"popen": popen_obs} if popen_obs else {}
         kw_sub = {"popen": popen_sub} if popen_sub else {}
         self.observer = Child(["observer", kind, port, "observer"], env=env_obs, **kw_obs)
@@ -237,8 +246,12 @@ class ExitScenario:
         self.observer.close(timeout=3)
 
 
-def exits(kinds_kill: list[str], kinds_cut: list[str], cap: float, lan_factory, prepare_timeout: float) -> dict:
-    """Kill and cable-cut latencies of several backends, measured side by side."""
+def exits(kinds_kill: list[str], kinds_cut: list[str], cap: float, lan_factory, prepare_timeout: float,
+          host_env=None) -> dict:
+    """Kill and cable-cut latencies of several backends, measured side by side.
+
+    ``host_env(kind, host)`` gives the nodes on LAN hosts more environment (see :class:`ExitScenario`).
+    """
     results: dict[str, dict] = {}
     scenarios: list[ExitScenario] = []
     lan = None
@@ -248,7 +261,7 @@ def exits(kinds_kill: list[str], kinds_cut: list[str], cap: float, lan_factory, 
         if kinds_cut:
             lan = lan_factory(2 * len(kinds_cut))
             for i, kind in enumerate(kinds_cut):
-                scenarios.append(ExitScenario(kind, "cut", hosts=lan.hosts[2 * i:2 * i + 2]))
+                scenarios.append(ExitScenario(kind, "cut", hosts=lan.hosts[2 * i:2 * i + 2], host_env=host_env))
         ready = []
         for s in scenarios:
             if s.prepare(prepare_timeout):

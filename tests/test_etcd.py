@@ -273,6 +273,9 @@ def test_peers_of_a_process_share_one_connection_watch_and_lease(env, etcd):
         assert member.metric("etcd_debugging_mvcc_watch_stream_total") - streams == 1
         assert member.metric('grpc_server_handled_total{grpc_code="OK",grpc_method="LeaseGrant",grpc_service="etcdserverpb.Lease",grpc_type="unary"}') - grants == 1
         assert all(len(p.peers) == 19 for p in peers)
+        for p in peers:  # each heard of every other Peer once, never of itself
+            entered = [e.peer.uuid for e in p.drain() if e.kind == zio.ENTER]
+            assert sorted(entered) == sorted(q.uuid for q in peers if q is not p)
     finally:
         for p in peers:
             p.stop()

@@ -254,9 +254,10 @@ class Hub:
                 self._restore_keys = True
                 return
             self._members[member.uuid] = member
-            for info in list(self._table.values()):
-                if info.uuid != member.uuid:
-                    self._deliver(member, PeerEvent(ENTER, info))
+            known = dict(self._table)
+            known.pop(member.uuid, None)  # a Peer does not hear of itself
+            for info in known.values():
+                self._deliver(member, PeerEvent(ENTER, info))
             req.done.set()
 
     # -- connection ---------------------------------------------------------------------------
@@ -508,9 +509,16 @@ class Hub:
 
     # -- reporting ---------------------------------------------------------------------------------
     def _fan_out(self, event: PeerEvent) -> None:
+        """Tell every local Peer but the one the event is about.
+
+        Per event one dict lookup rather than a UUID comparison per Peer: the 100 Peers of a
+        process hear about 100 000 events on the way to 1000 nodes (``python -m benchmarks``).
+        """
+        own = self._members.get(event.peer.uuid)
+        deliver = self._deliver
         for member in list(self._members.values()):
-            if member.uuid != event.peer.uuid:
-                self._deliver(member, event)
+            if member is not own:
+                deliver(member, event)
 
     @staticmethod
     def _deliver(member: Member, event: PeerEvent) -> None:

@@ -20,7 +20,7 @@ from zio.errors import ConfigurationError
 DEFAULT_ENDPOINTS = "http://127.0.0.1:2379"
 DEFAULT_PREFIX = "/zio/"
 #: Lease seconds. etcd grants at least 2 s with its default election timeout (1 s):
-#: asked for 1 s, etcd 3.5.1 granted 2 and deleted the key 2.1-2.2 s later (docs/etcd_clients.py).
+#: asked for 1 s, etcd 3.5.1 granted 2 and deleted the key 2.1-2.2 s later (benchmarks/etcd_clients.py).
 DEFAULT_TTL = 2
 MAX_TTL = 3600
 DEFAULT_PORT = 2379

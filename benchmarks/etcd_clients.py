@@ -1,8 +1,9 @@
 """Compare two etcd v3 client libraries for zio's etcd backend: ``etcd3gw`` and ``etcd-sdk-python``.
 
-Run it isolated (it starts its own etcd on 127.0.0.1 in a temporary data dir)::
+Run it isolated, from the repository root (it starts its own etcd on 127.0.0.1 in a
+temporary data dir, with ``tests/etcd_support.py`` like the tests and ``python -m benchmarks``)::
 
-    /work/shared/tools/isolated .venv/bin/python docs/etcd_clients.py
+    /work/shared/tools/isolated .venv/bin/python -m benchmarks.etcd_clients
 
 It prints, per library: put -> watch event latency (median and p99 of 300 puts, one
 process, loopback), whether a prefix watch delivers events after etcd is killed and
@@ -10,6 +11,7 @@ restarted on the same data dir and whether the library tells the program that th
 stream broke, what a watch from a compacted revision does, how long a call to a dead
 endpoint takes to fail, and the installed size of the library with its dependencies.
 Also the lease TTL etcd grants when asked for 1 s (its minimum), and when it deletes the key.
+It is not a section of ``python -m benchmarks``: it needs ``etcd3gw``, which zio does not use.
 """
 from __future__ import annotations
 
@@ -19,54 +21,29 @@ import queue
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 
-ETCD = os.path.join(os.path.dirname(sys.executable), "etcd")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+from etcd_support import Member, free_port  # noqa: E402  (tests/etcd_support.py: the standard library only)
 
 
 class Etcd:
     """One etcd member on 127.0.0.1 in ``data_dir``; start()/kill() keep the same dir and ports."""
 
     def __init__(self, data_dir: str):
-        self.data_dir = data_dir
-        self.cport, self.pport = free_port(), free_port()
-        self.url = f"http://127.0.0.1:{self.cport}"
-        self.proc: subprocess.Popen | None = None
+        self.member = Member("m", data_dir)
+        self.url = self.member.url
 
     def start(self) -> "Etcd":
-        peer = f"http://127.0.0.1:{self.pport}"
-        self.proc = subprocess.Popen(
-            [ETCD, "--name", "m", "--data-dir", self.data_dir,
-             "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
-             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-             "--initial-cluster", f"m={peer}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/health", timeout=0.5) as r:
-                    if b'"true"' in r.read():
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("etcd did not start")
+        self.member.start().wait_healthy(10)
+        return self
 
     def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
+        self.member.kill()
 
 
 def installed_size(dist: str, seen: set[str]) -> int:
