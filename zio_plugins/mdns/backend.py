@@ -86,20 +86,24 @@ class _Listener:
             engine.lose(name)
 
     def _resolve(self, zc: Zeroconf, type_: str, name: str) -> None:
-        if self.backend.engine is None or name == self.backend.service_name:
+        backend = self.backend
+        if backend.engine is None or backend.stopping or name == backend.service_name:
             return
         generation = self._next_generation(name)
         try:
             info = ServiceInfo(type_, name)
             if info.load_from_cache(zc):
-                self.backend.accept(name, info)
+                backend.accept(name, info)
                 return
-            assert zc.loop is not None
+            loop = zc.loop
+            if loop is None or not loop.is_running() or backend.stopping:
+                return  # stopping: nothing more to resolve
             # multicast answers (QM): a unicast one could be handed to another process
             coro = info.async_request(zc, RESOLVE_TIMEOUT_MS, question_type=DNSQuestionType.QM)
-            future = asyncio.run_coroutine_threadsafe(coro, zc.loop)
+            future = asyncio.run_coroutine_threadsafe(coro, loop)
         except Exception:  # never let a record break zeroconf's thread
-            log.exception("mdns: failed to resolve %r", name)
+            if not backend.stopping:  # (a resolve racing stop() fails: no news)
+                log.exception("mdns: failed to resolve %r", name)
             return
 
         def done(future: concurrent.futures.Future) -> None:
@@ -107,8 +111,8 @@ class _Listener:
                 complete = not future.cancelled() and future.exception() is None and future.result()
             except Exception:  # noqa: BLE001 - reported below
                 complete = False
-            if not self._current(name, generation):
-                return  # overtaken by a later add, update or removal
+            if not self._current(name, generation) or self.backend.stopping:
+                return  # overtaken by a later add, update or removal, or we stop
             if complete:
                 self.backend.accept(name, info)
             else:
@@ -147,6 +151,11 @@ class MdnsDiscovery(Discovery):
         self._lock = threading.Lock()
         self._started = False
         self._stopped = False
+
+    @property
+    def stopping(self) -> bool:
+        """True from the moment stop() begins: zeroconf callbacks then do nothing."""
+        return self._stopped
 
     @property
     def bind_host(self) -> str:
@@ -273,6 +282,12 @@ class MdnsDiscovery(Discovery):
             self._stopped = True
         atexit.unregister(self.stop)
         self._goodbye()
+        if self.browser is not None and self.browser is not threading.current_thread():
+            # its thread would outlive the Peer (one thread, about 60 kB, per stopped Peer)
+            try:
+                self.browser.cancel()
+            except Exception as err:  # noqa: BLE001 - stopping must not fail
+                log.debug("mdns: cancelling the browser failed: %s", err)
         if self.engine is not None:
             self.engine.stop()
         if self.oneshot is not None:
