@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import concurrent.futures
 import ipaddress
 import itertools
@@ -34,7 +35,8 @@ SHORT_UUID = 12  # hex digits of the UUID in the instance name
 RESOLVE_TIMEOUT_MS = 1500
 REGISTER_TIMEOUT_S = 5.0
 ONESHOT_WINDOW_S = 2.0  # how long a new Peer listens for answers to its one-shot query
-MAX_RESOLVING = 64  # resolves in flight at once; more records wait for their next update
+MAX_RESOLVING = 64  # resolves in flight at once; more records wait (in order) for a free slot
+MAX_WAITING = 4096  # names waiting to be resolved; past that the oldest waits for its next update
 
 
 def instance_label(nickname: str, uuid: uuidlib.UUID) -> str:
@@ -62,11 +64,13 @@ class _Listener:
         self._lock = threading.Lock()
         self._resolving = 0  # resolves in flight (a flood of records must not queue thousands)
         self._futures: set[concurrent.futures.Future] = set()
+        self._waiting: "collections.OrderedDict[str, tuple[Zeroconf, str]]" = collections.OrderedDict()
 
     def cancel_all(self) -> None:
         """Cancel the resolves in flight (at stop: zeroconf's loop ends, their tasks must not dangle)."""
         with self._lock:
             futures, self._futures = self._futures, set()
+            self._waiting.clear()
         for future in futures:
             future.cancel()
 
@@ -110,7 +114,10 @@ class _Listener:
                 return  # stopping: nothing more to resolve
             with self._lock:
                 if self._resolving >= MAX_RESOLVING:
-                    log.debug("mdns: %d resolves in flight; %r waits for its next update", MAX_RESOLVING, name)
+                    self._waiting.pop(name, None)
+                    self._waiting[name] = (zc, type_)
+                    while len(self._waiting) > MAX_WAITING:
+                        self._waiting.popitem(last=False)
                     return
                 self._resolving += 1
             try:
@@ -130,6 +137,9 @@ class _Listener:
             with self._lock:
                 self._resolving -= 1
                 self._futures.discard(future)
+                following = self._waiting.popitem(last=False) if self._waiting else None
+            if following is not None:  # a slot is free: the next waiting name
+                self._resolve(following[1][0], following[1][1], following[0])
             try:
                 complete = not future.cancelled() and future.exception() is None and future.result()
             except Exception:  # noqa: BLE001 - reported below

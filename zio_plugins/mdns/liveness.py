@@ -158,7 +158,7 @@ class Engine:
         self.report = report
         self.timing = timing
         self.limits = limits or Limits()
-        self.max_remotes = self.limits.remotes()
+        self.max_remotes = self._max_configured = self.limits.remotes()
         self.remotes: dict[str, _Remote] = {}
         # records waiting for a free place, oldest first
         self.parked: collections.OrderedDict[str, PeerRecord] = collections.OrderedDict()
@@ -168,7 +168,7 @@ class Engine:
         soft = fd_limit()
         self._fd_ceiling = None if soft is None else soft - int(soft * FD_RESERVE)
         self.ctx = zmq.Context()
-        self.ctx.setsockopt(zmq.MAX_SOCKETS, SOCKETS_PER_REMOTE * self.max_remotes + 16)
+        self.ctx.set(zmq.MAX_SOCKETS, SOCKETS_PER_REMOTE * self.max_remotes + 16)
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, 0)
         self.router.setsockopt(zmq.MAXMSGSIZE, self.limits.max_msg_size)
@@ -436,6 +436,7 @@ class Engine:
             return
         now = time.monotonic()
         self._next_turn = now + self.timing.reconnect_max
+        self.max_remotes = self._max_configured  # a resource shortage is tried again
         stale = sorted(
             (r for r in self.remotes.values() if not r.alive and now - r.since >= self.timing.reconnect_max),
             key=lambda r: r.since,
@@ -461,7 +462,13 @@ class Engine:
                     sock.close(0)
                 except Exception:  # noqa: BLE001
                     pass
-            self._warn("dial", "mdns: cannot watch %r (%s); it waits: %s", name, record.live, err)
+            # out of sockets or fds after all: watch no more than now (new services then
+            # take the places of silent ones) and let this one wait its turn
+            self.max_remotes = max(1, len(self.remotes))
+            self._warn(
+                "dial", "mdns: cannot watch %r (%s): %s; at most %d peers watched from now on",
+                name, record.live, err, self.max_remotes,
+            )
             self._park(name, record)
 
     def _open(self, name: str, record: PeerRecord, opened: list[zmq.Socket]) -> None:
