@@ -517,6 +517,7 @@ def test_listener_resolves_concurrently_and_drops_overtaken_results(make_peer):
 
     class Backend:  # what _Listener uses of MdnsDiscovery
         service_name = None
+        stopping = False
         engine = type("Engine", (), {"lose": lambda self, name: lost.append(name)})()
 
         def accept(self, name, info):

@@ -12,6 +12,9 @@ Options (keyword arguments of ``zio.make_backend("mdns", ...)``):
 ``heartbeat``                         seconds between ZMTP heartbeats (default 1.0)
 ``expired``                           silence after a heartbeat before a peer is
                                       gone (default 3.0 s)
+``max_peers``                         most remote services watched at a time (default
+                                      0: what the fd budget allows, see liveness)
+``max_msg_size``                      ZMQ_MAXMSGSIZE of liveness sockets (256 bytes)
 =============  =====================  ==============================================
 
 No probing. RFC 6762 has a responder probe its names for about 1.2 s before it

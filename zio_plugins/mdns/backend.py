@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import concurrent.futures
 import ipaddress
 import itertools
@@ -23,7 +24,7 @@ from zio.errors import ConfigurationError, DiscoveryError, MalformedError
 from zio.interfaces import Interface, select_interface
 
 from . import txt
-from .liveness import Engine, Timing
+from .liveness import MAX_MSG_SIZE, Engine, Limits, Timing
 from .oneshot import OneShotQuery
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,8 @@ SHORT_UUID = 12  # hex digits of the UUID in the instance name
 RESOLVE_TIMEOUT_MS = 1500
 REGISTER_TIMEOUT_S = 5.0
 ONESHOT_WINDOW_S = 2.0  # how long a new Peer listens for answers to its one-shot query
+MAX_RESOLVING = 64  # resolves in flight at once; more records wait (in order) for a free slot
+MAX_WAITING = 4096  # names waiting to be resolved; past that the oldest waits for its next update
 
 
 def instance_label(nickname: str, uuid: uuidlib.UUID) -> str:
@@ -59,6 +62,17 @@ class _Listener:
         self._generation: dict[str, int] = {}  # name -> generation of its latest resolve
         self._counter = itertools.count(1)  # generations are never reused
         self._lock = threading.Lock()
+        self._resolving = 0  # resolves in flight (a flood of records must not queue thousands)
+        self._futures: set[concurrent.futures.Future] = set()
+        self._waiting: "collections.OrderedDict[str, tuple[Zeroconf, str]]" = collections.OrderedDict()
+
+    def cancel_all(self) -> None:
+        """Cancel the resolves in flight (at stop: zeroconf's loop ends, their tasks must not dangle)."""
+        with self._lock:
+            futures, self._futures = self._futures, set()
+            self._waiting.clear()
+        for future in futures:
+            future.cancel()
 
     def _next_generation(self, name: str) -> int:
         with self._lock:
@@ -86,34 +100,59 @@ class _Listener:
             engine.lose(name)
 
     def _resolve(self, zc: Zeroconf, type_: str, name: str) -> None:
-        if self.backend.engine is None or name == self.backend.service_name:
+        backend = self.backend
+        if backend.engine is None or backend.stopping or name == backend.service_name:
             return
         generation = self._next_generation(name)
         try:
             info = ServiceInfo(type_, name)
             if info.load_from_cache(zc):
-                self.backend.accept(name, info)
+                backend.accept(name, info)
                 return
-            assert zc.loop is not None
-            # multicast answers (QM): a unicast one could be handed to another process
-            coro = info.async_request(zc, RESOLVE_TIMEOUT_MS, question_type=DNSQuestionType.QM)
-            future = asyncio.run_coroutine_threadsafe(coro, zc.loop)
+            loop = zc.loop
+            if loop is None or not loop.is_running() or backend.stopping:
+                return  # stopping: nothing more to resolve
+            with self._lock:
+                if self._resolving >= MAX_RESOLVING:
+                    self._waiting.pop(name, None)
+                    self._waiting[name] = (zc, type_)
+                    while len(self._waiting) > MAX_WAITING:
+                        self._waiting.popitem(last=False)
+                    return
+                self._resolving += 1
+            try:
+                # multicast answers (QM): a unicast one could be handed to another process
+                coro = info.async_request(zc, RESOLVE_TIMEOUT_MS, question_type=DNSQuestionType.QM)
+                future = asyncio.run_coroutine_threadsafe(coro, loop)
+            except BaseException:
+                with self._lock:
+                    self._resolving -= 1
+                raise
         except Exception:  # never let a record break zeroconf's thread
-            log.exception("mdns: failed to resolve %r", name)
+            if not backend.stopping:  # (a resolve racing stop() fails: no news)
+                log.exception("mdns: failed to resolve %r", name)
             return
 
         def done(future: concurrent.futures.Future) -> None:
+            with self._lock:
+                self._resolving -= 1
+                self._futures.discard(future)
+                following = self._waiting.popitem(last=False) if self._waiting else None
+            if following is not None:  # a slot is free: the next waiting name
+                self._resolve(following[1][0], following[1][1], following[0])
             try:
                 complete = not future.cancelled() and future.exception() is None and future.result()
             except Exception:  # noqa: BLE001 - reported below
                 complete = False
-            if not self._current(name, generation):
-                return  # overtaken by a later add, update or removal
+            if not self._current(name, generation) or self.backend.stopping:
+                return  # overtaken by a later add, update or removal, or we stop
             if complete:
                 self.backend.accept(name, info)
             else:
                 log.debug("mdns: %s did not resolve within %d ms", name, RESOLVE_TIMEOUT_MS)
 
+        with self._lock:
+            self._futures.add(future)
         future.add_done_callback(done)
 
 
@@ -130,16 +169,23 @@ class MdnsDiscovery(Discovery):
         interface: str | None = None,
         heartbeat: float = 1.0,
         expired: float = 3.0,
+        max_peers: int = 0,
+        max_msg_size: int = MAX_MSG_SIZE,
     ):
         self.interface: Interface = select_interface(interface)
         if not 0 < heartbeat < expired:
             raise ConfigurationError(f"mdns timing needs 0 < heartbeat < expired, got {heartbeat}, {expired}")
         self.timing = Timing(heartbeat=heartbeat, expired=expired)
+        for option, value, least in (("max_peers", max_peers, 0), ("max_msg_size", max_msg_size, 17)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ConfigurationError(f"mdns {option} must be an int >= {least}, got {value!r}")
+        self.limits = Limits(max_remotes=max_peers, max_msg_size=max_msg_size)
         self.engine: Engine | None = None
         self.zeroconf: Zeroconf | None = None
         self.browser: ServiceBrowser | None = None
+        self.listener: _Listener | None = None
         self.oneshot: OneShotQuery | None = None
-        self._warned: set[tuple[str, bytes]] = set()  # (name, TXT) already logged as dropped
+        self._warned: set[tuple[str, int]] = set()  # (name, hash of TXT) already logged as dropped
         self._warned_lock = threading.Lock()
         self.info: ServiceInfo | None = None
         self.service_name: str | None = None
@@ -147,6 +193,11 @@ class MdnsDiscovery(Discovery):
         self._lock = threading.Lock()
         self._started = False
         self._stopped = False
+
+    @property
+    def stopping(self) -> bool:
+        """True from the moment stop() begins: zeroconf callbacks then do nothing."""
+        return self._stopped
 
     @property
     def bind_host(self) -> str:
@@ -174,10 +225,13 @@ class MdnsDiscovery(Discovery):
         if engine is None or name == self.service_name:
             return
         try:
+            size = len(info.text or b"")
+            if size > txt.MAX_TXT_BYTES:  # refused before any parsing: no zio peer sends one
+                raise MalformedError(f"TXT record of {size} bytes, more than {txt.MAX_TXT_BYTES}")
             record = txt.decode(info.properties)
             self.check_range(record)
         except MalformedError as err:
-            key = (name, bytes(info.text or b""))
+            key = (name, hash(bytes(info.text or b"")))
             with self._warned_lock:
                 fresh = key not in self._warned
                 if fresh:
@@ -203,7 +257,7 @@ class MdnsDiscovery(Discovery):
         address = self.interface.address
         # validate the headers before opening anything
         txt.encode(txt.PeerRecord(uuid, nickname, f"tcp://{address}:65535", dict(headers)))
-        self.engine = Engine(uuid, nickname, address, report, self.timing)
+        self.engine = Engine(uuid, nickname, address, report, self.timing, self.limits)
         label = instance_label(nickname, uuid)
         self.service_name = f"{label}.{SERVICE_TYPE}"
         record = txt.PeerRecord(uuid, nickname, self.engine.endpoint, dict(headers))
@@ -220,8 +274,9 @@ class MdnsDiscovery(Discovery):
             self.zeroconf = Zeroconf(interfaces=[address], ip_version=IPVersion.V4Only)
             self._register()
             # QM: answers come by multicast, which every process on the host receives
+            self.listener = _Listener(self)
             self.browser = ServiceBrowser(
-                self.zeroconf, SERVICE_TYPE, _Listener(self), question_type=DNSQuestionType.QM
+                self.zeroconf, SERVICE_TYPE, self.listener, question_type=DNSQuestionType.QM
             )
             # and the peers already running answer this one at once, by unicast, to us alone
             self.oneshot = OneShotQuery(address, SERVICE_TYPE, self.accept, ONESHOT_WINDOW_S)
@@ -273,6 +328,14 @@ class MdnsDiscovery(Discovery):
             self._stopped = True
         atexit.unregister(self.stop)
         self._goodbye()
+        if self.browser is not None and self.browser is not threading.current_thread():
+            # its thread would outlive the Peer (one thread, about 60 kB, per stopped Peer)
+            try:
+                self.browser.cancel()
+            except Exception as err:  # noqa: BLE001 - stopping must not fail
+                log.debug("mdns: cancelling the browser failed: %s", err)
+        if self.listener is not None:
+            self.listener.cancel_all()
         if self.engine is not None:
             self.engine.stop()
         if self.oneshot is not None:

@@ -17,16 +17,36 @@ zio record it sees, the observer connects a DEALER there with a socket monitor:
 
 zeroconf's callbacks only put commands on the queue and wake the thread through a pipe:
 no ZeroMQ socket is ever touched outside the engine's thread.
+
+Bounded (a LAN can announce any number of services, and a hostile one will). At most
+``Limits.max_remotes`` services are dialled at a time, and none once the process has fewer
+than ``FD_RESERVE`` of its soft ``RLIMIT_NOFILE`` free: those fds are the application's.
+Each watched remote costs ``FDS_PER_REMOTE`` fds and ``SOCKETS_PER_REMOTE`` ZeroMQ sockets
+(the context's socket limit is raised to match). When the table is full, a new service
+takes the place of the remote dialled longest ago that never answered (a peer that
+answered is never pushed out); the records left over wait in a bounded queue
+("parked") and take turns, every ``reconnect_max`` seconds, with the remotes that still
+have not answered. Every message on a liveness socket is at most ``Limits.max_msg_size``
+bytes (``ZMQ_MAXMSGSIZE``: libzmq drops a connection that sends more). No error from one
+record, one socket or one resource shortage stops the thread: it is logged (at most once
+per ``WARN_EVERY`` seconds per kind), the offending remote is dropped, and the loop goes on.
 """
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import queue
 import threading
+import time
 import uuid as uuidlib
 from dataclasses import dataclass
 from typing import Any
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - not on Windows
+    resource = None  # type: ignore[assignment]
 
 import zmq
 from zmq.utils.monitor import parse_monitor_message
@@ -40,6 +60,60 @@ log = logging.getLogger(__name__)
 
 ASK = b"?"
 _EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+
+
+#: Part of the soft RLIMIT_NOFILE kept free for the application: no remote is dialled
+#: while fewer than this share of the limit is free (with the limit at 1024: 512 fds).
+FD_RESERVE = 0.5
+#: fds one watched remote costs: DEALER, libzmq's monitor PAIR and ours (one eventfd each)
+#: and the TCP connection.
+FDS_PER_REMOTE = 4
+#: ZeroMQ sockets one watched remote costs (DEALER and the two monitor PAIRs).
+SOCKETS_PER_REMOTE = 3
+#: Ceiling of the default ``max_remotes`` (the fd budget usually decides first).
+MAX_REMOTES = 1024
+#: Default ``ZMQ_MAXMSGSIZE`` of liveness sockets: the protocol's messages are 1 and 16 bytes.
+MAX_MSG_SIZE = 256
+#: Parked records kept, as a multiple of ``max_remotes``.
+PARKED_FACTOR = 4
+#: Seconds between two warnings of one kind (a flood must not flood the log too).
+WARN_EVERY = 10.0
+
+
+def fd_limit() -> int | None:
+    """The soft RLIMIT_NOFILE of the process, or None where there is none."""
+    if resource is None:
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
+def open_fds() -> int | None:
+    """How many fds the process has open (Linux: /proc/self/fd), or None when unknown."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return None
+
+
+def default_max_remotes() -> int:
+    """What the fd budget allows: the soft limit less the reserve, FDS_PER_REMOTE per remote."""
+    soft = fd_limit()
+    if soft is None:
+        return MAX_REMOTES
+    return max(1, min(MAX_REMOTES, int(soft * (1 - FD_RESERVE)) // FDS_PER_REMOTE))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource bounds of the liveness engine (defaults: see the module constants)."""
+
+    max_remotes: int = 0  # 0: default_max_remotes()
+    max_msg_size: int = MAX_MSG_SIZE  # bytes, ZMQ_MAXMSGSIZE of every liveness socket
+
+    def remotes(self) -> int:
+        """The effective bound on dialled remotes."""
+        return self.max_remotes if self.max_remotes > 0 else default_max_remotes()
 
 
 @dataclass(frozen=True)
@@ -60,6 +134,7 @@ class _Remote:
     dealer: zmq.Socket
     monitor: zmq.Socket
     alive: bool = False
+    since: float = 0.0  # monotonic time of the dial
 
     def info(self) -> PeerInfo:
         """The PeerInfo reported for this remote."""
@@ -69,16 +144,34 @@ class _Remote:
 class Engine:
     """The liveness thread: a ROUTER of our own plus one watched DEALER per remote peer."""
 
-    def __init__(self, uuid: uuidlib.UUID, nickname: str, address: str, report: Reporter, timing: Timing):
+    def __init__(
+        self,
+        uuid: uuidlib.UUID,
+        nickname: str,
+        address: str,
+        report: Reporter,
+        timing: Timing,
+        limits: Limits | None = None,
+    ):
         self.uuid = uuid
         self.nickname = nickname
         self.report = report
         self.timing = timing
+        self.limits = limits or Limits()
+        self.max_remotes = self._max_configured = self.limits.remotes()
         self.remotes: dict[str, _Remote] = {}
+        # records waiting for a free place, oldest first
+        self.parked: collections.OrderedDict[str, PeerRecord] = collections.OrderedDict()
         self._owners: dict[zmq.Socket, _Remote] = {}  # DEALER or monitor -> its remote
+        self._warned_at: dict[str, float] = {}
+        self._next_turn = 0.0  # when parked records next take turns
+        soft = fd_limit()
+        self._fd_ceiling = None if soft is None else soft - int(soft * FD_RESERVE)
         self.ctx = zmq.Context()
+        self.ctx.set(zmq.MAX_SOCKETS, SOCKETS_PER_REMOTE * self.max_remotes + 16)
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, 0)
+        self.router.setsockopt(zmq.MAXMSGSIZE, self.limits.max_msg_size)
         # no heartbeats of its own: each observer's PINGs carry a TTL after which the ROUTER
         # drops a silent observer's connection, so idle traffic is one PING/PONG per watch
         try:
@@ -158,21 +251,35 @@ class Engine:
         poller.register(self._wake_r, zmq.POLLIN)
         try:
             while True:
-                for sock, _ in poller.poll():
+                try:
+                    ready = poller.poll(self._poll_timeout())
+                except zmq.ZMQError as err:  # EINTR and the like: poll again
+                    self._warn("poll", "mdns liveness poll failed: %s", err)
+                    time.sleep(0.01)
+                    continue
+                for sock, _ in ready:
                     if sock == self._wake_r:
                         os.read(self._wake_r, 4096)
                         if not self._run_commands():
                             return
                     else:
                         self._dispatch(sock)
-        except Exception:
+                self._take_turns()
+        except Exception:  # a bug, not an input: the loop itself catches what inputs raise
             log.exception("mdns liveness engine of %s failed; peers are no longer watched", self.nickname)
         finally:
             if self._stopped:
                 self._close()
 
+    def _warn(self, kind: str, message: str, *args: Any) -> None:
+        """Log a warning of ``kind`` at most once per WARN_EVERY seconds."""
+        now = time.monotonic()
+        if now - self._warned_at.get(kind, -WARN_EVERY) >= WARN_EVERY:
+            self._warned_at[kind] = now
+            log.warning(message, *args)
+
     def _run_commands(self) -> bool:
-        """Apply queued commands; False once "stop" is among them."""
+        """Apply queued commands; False once "stop" is among them. A failing command is logged."""
         while True:
             try:
                 command, arg = self._commands.get_nowait()
@@ -180,15 +287,33 @@ class Engine:
                 return True
             if command == "stop":
                 return False
-            if command == "see":
-                self._see(*arg)
-            elif command == "lose":
-                remote = self.remotes.get(arg)
-                if remote is not None:
-                    self._forget(remote, "its record went away")
+            name = arg[0] if command == "see" else arg
+            try:
+                if command == "see":
+                    self._see(*arg)
+                elif command == "lose":
+                    self.parked.pop(arg, None)
+                    remote = self.remotes.get(arg)
+                    if remote is not None:
+                        self._forget(remote, "its record went away")
+            except Exception as err:  # noqa: BLE001 - one record must not stop the engine
+                self._warn("command", "mdns: dropped %r after an error: %r", name, err)
+                self._drop(name)
+
+    def _drop(self, name: str) -> None:
+        """Forget service ``name`` after an error, quietly unless closing fails too."""
+        self.parked.pop(name, None)
+        remote = self.remotes.get(name)
+        if remote is not None:
+            try:
+                self._forget(remote, "an error")
+            except Exception:  # noqa: BLE001
+                self.remotes.pop(name, None)
+                log.exception("mdns: could not close the sockets of %r", name)
 
     def _dispatch(self, sock: Any) -> None:
         """Handle one ready socket; nothing from the network raises out of here."""
+        remote = None
         try:
             if sock is self.router:
                 self._answer()
@@ -202,6 +327,12 @@ class Engine:
                 self._on_reply(remote)
         except zmq.Again:
             pass
+        except Exception as err:  # noqa: BLE001 - one socket must not stop the engine
+            if remote is None:
+                self._warn("router", "mdns: liveness socket error: %r", err)
+            else:
+                self._warn("remote", "mdns: dropped %r after an error: %r", remote.name, err)
+                self._drop(remote.name)
 
     # -- our own liveness socket --------------------------------------------------------
     def _answer(self) -> None:
@@ -229,22 +360,122 @@ class Engine:
         if remote is None:
             for other in self.remotes.values():
                 if other.record.uuid == record.uuid:
-                    log.warning("mdns: service %r claims the UUID of %r; ignored", name, other.name)
+                    self._warn("uuid", "mdns: service %r claims the UUID of %r; ignored", name, other.name)
                     return
-            self._dial(name, record)
+            if name in self.parked:
+                self.parked[name] = record  # waits its turn, with the latest record
+                return
+            self._admit(name, record)
             return
         if remote.dealer.closed:  # hung up on (wrong UUID); the record is back, try again
             self._forget(remote, "redialling", report=False)
-            self._dial(name, record)
+            self._admit(name, record)
             return
         old = remote.info()
         remote.record = record
         if remote.alive and remote.info() != old:
             self.report(PeerEvent(ENTER, remote.info()))  # the peer table turns it into "update"
 
+    # -- bounds -------------------------------------------------------------------------
+    def _fds_left(self) -> bool:
+        """True while dialling one more remote keeps the application's fd reserve free."""
+        if self._fd_ceiling is None:
+            return True
+        used = open_fds()
+        return used is None or used + FDS_PER_REMOTE <= self._fd_ceiling
+
+    def _oldest_silent(self) -> _Remote | None:
+        """The remote dialled longest ago that never answered (None if all answered)."""
+        silent = [r for r in self.remotes.values() if not r.alive]
+        return min(silent, key=lambda r: r.since) if silent else None
+
+    def _park(self, name: str, record: PeerRecord) -> None:
+        """Let ``name`` wait for a free place (the oldest parked record goes when there is none)."""
+        self.parked.pop(name, None)
+        self.parked[name] = record
+        while len(self.parked) > PARKED_FACTOR * self.max_remotes:
+            self.parked.popitem(last=False)
+        if not self._next_turn:
+            self._next_turn = time.monotonic() + self.timing.reconnect_max
+
+    def _unseat(self, remote: _Remote) -> None:
+        """Close a silent remote's sockets and park its record."""
+        self._forget(remote, "its place went to another service", report=False)
+        self._park(remote.name, remote.record)
+
+    def _admit(self, name: str, record: PeerRecord) -> None:
+        """Dial ``name`` if the bounds allow, pushing out the oldest silent remote when full."""
+        if len(self.remotes) >= self.max_remotes:
+            victim = self._oldest_silent()
+            if victim is None:
+                self._warn(
+                    "full", "mdns: %d peers watched, the most allowed; %r waits", self.max_remotes, name,
+                )
+                self._park(name, record)
+                return
+            self._unseat(victim)
+        if not self._fds_left():
+            self._warn(
+                "fds", "mdns: fewer than %d%% of the fd limit free (kept for the application); %r waits",
+                int(100 * FD_RESERVE), name,
+            )
+            self._park(name, record)
+            return
+        self._dial(name, record)
+
+    def _poll_timeout(self) -> int | None:
+        """ms until parked records take turns; None (forever) when none waits."""
+        if not self.parked:
+            self._next_turn = 0.0
+            return None
+        return max(0, int(1000 * (self._next_turn - time.monotonic())) + 1)
+
+    def _take_turns(self) -> None:
+        """Every ``reconnect_max`` s, parked records take the places of silent remotes."""
+        if not self.parked or time.monotonic() < self._next_turn:
+            return
+        now = time.monotonic()
+        self._next_turn = now + self.timing.reconnect_max
+        self.max_remotes = self._max_configured  # a resource shortage is tried again
+        stale = sorted(
+            (r for r in self.remotes.values() if not r.alive and now - r.since >= self.timing.reconnect_max),
+            key=lambda r: r.since,
+        )
+        for _ in range(len(self.parked)):
+            if len(self.remotes) >= self.max_remotes:
+                if not stale:
+                    break
+                self._unseat(stale.pop(0))
+            if not self._fds_left():
+                break
+            name, record = self.parked.popitem(last=False)
+            self._dial(name, record)
+
     def _dial(self, name: str, record: PeerRecord) -> None:
+        """Open and connect the DEALER and monitor for ``name``; a failure is logged and the record parked."""
+        opened: list[zmq.Socket] = []
+        try:
+            self._open(name, record, opened)
+        except zmq.ZMQError as err:
+            for sock in opened:
+                try:
+                    sock.close(0)
+                except Exception:  # noqa: BLE001
+                    pass
+            # out of sockets or fds after all: watch no more than now (new services then
+            # take the places of silent ones) and let this one wait its turn
+            self.max_remotes = max(1, len(self.remotes))
+            self._warn(
+                "dial", "mdns: cannot watch %r (%s): %s; at most %d peers watched from now on",
+                name, record.live, err, self.max_remotes,
+            )
+            self._park(name, record)
+
+    def _open(self, name: str, record: PeerRecord, opened: list[zmq.Socket]) -> None:
         dealer = self.ctx.socket(zmq.DEALER)
+        opened.append(dealer)
         dealer.setsockopt(zmq.LINGER, 0)
+        dealer.setsockopt(zmq.MAXMSGSIZE, self.limits.max_msg_size)
         dealer.setsockopt(zmq.RECONNECT_IVL, 100)
         dealer.setsockopt(zmq.RECONNECT_IVL_MAX, int(self.timing.reconnect_max * 1000))
         dealer.setsockopt(zmq.CONNECT_TIMEOUT, int((self.timing.heartbeat + self.timing.expired) * 1000))
@@ -252,9 +483,10 @@ class Engine:
         address = f"inproc://zio-mdns-monitor-{id(dealer):x}"
         dealer.monitor(address, _EVENTS)
         monitor = self.ctx.socket(zmq.PAIR)
+        opened.insert(0, monitor)
         monitor.setsockopt(zmq.LINGER, 0)
         monitor.connect(address)
-        remote = _Remote(name, record, dealer, monitor)
+        remote = _Remote(name, record, dealer, monitor, since=time.monotonic())
         try:
             dealer.connect(record.live)
         except zmq.ZMQError as err:
@@ -320,4 +552,4 @@ class Engine:
             self.report(PeerEvent(EXIT, remote.info(), reason))
 
 
-__all__ = ["Engine", "Timing", "ASK"]
+__all__ = ["Engine", "Timing", "Limits", "ASK", "FD_RESERVE", "FDS_PER_REMOTE", "MAX_MSG_SIZE"]
