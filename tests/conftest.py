@@ -55,7 +55,6 @@ def pytest_configure(config):
         "needs_lan: the test builds a pretend LAN with netns.Lan (root in the private namespace); "
         "skipped otherwise",
     )
-    config.addinivalue_line("markers", "hostile: issue 15, hostile and faulty networks (bounded resources, no leaks)")
 
 
 def pytest_report_header(config):
