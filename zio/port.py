@@ -56,8 +56,11 @@ _ADDRESS_SPLIT = re.compile(r"[\s,]+")
 #: An address that does not answer within it is sent to once it does.
 HANDSHAKE_WAIT_MS = 500
 #: After a PUB's new connection completes its handshake, the subscriber's subscriptions are
-#: one more trip away: wait as long as the handshake took, within these bounds (ms).
-SUBSCRIPTION_WAIT_MS = (2, 100)
+#: one more trip away, and they leave only once the subscriber's own thread has taken the
+#: connection in (a Python thread may wait a few GIL switch intervals of 5 ms for that):
+#: wait as long as the handshake took, within these bounds (ms). A PUB cannot see
+#: subscriptions arrive, so this is a bounded wait, not a proof (see the README).
+SUBSCRIPTION_WAIT_MS = (25, 100)
 #: Sockets whose subscribers' subscriptions arrive after the handshake.
 _PUBLISHERS = frozenset({zmq.PUB, zmq.XPUB})
 #: A departed peer's address stays connected until its connection closes (by then all it
