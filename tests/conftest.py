@@ -46,6 +46,7 @@ def pytest_configure(config):
         "needs_netns: the test broadcasts/multicasts or discovers peers; it runs only when the test "
         "process is in its private network namespace (skipped otherwise)",
     )
+    config.addinivalue_line("markers", "hostile: the test attacks a backend (floods, spoofs, oversize input); issue 15")
     config.addinivalue_line(
         "markers",
         "needs_lan: the test builds a pretend LAN with netns.Lan (root in the private namespace); "

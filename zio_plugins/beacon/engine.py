@@ -84,6 +84,34 @@ def _open_fds() -> int:
         return 0
 
 
+class _FdLedger:
+    """The process's open fds as the engines see them: measured each tick, plus every
+    engine's openings and closings since. Shared, so that two engines in one process
+    do not both spend the same spare fds between two measurements."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._measured = _open_fds()
+        self._since = 0
+
+    def count(self) -> int:
+        with self._lock:
+            return self._measured + self._since
+
+    def add(self, fds: int) -> None:
+        with self._lock:
+            self._since += fds
+
+    def measure(self) -> None:
+        fds = _open_fds()
+        with self._lock:
+            if fds:
+                self._measured, self._since = fds, 0
+
+
+_LEDGER = _FdLedger()
+
+
 @dataclass(frozen=True)
 class Timing:
     """The engine's clock settings, in seconds."""
@@ -121,6 +149,7 @@ class _Remote:
     want_sequence: int = 0
     pinged_at: float = 0.0
     conn: int = -1  # our fd of the TCP connection its HELLO came on (ZMQ_SRCFD)
+    met_at: float = field(default_factory=time.monotonic)
 
 
 class Engine:
@@ -148,7 +177,6 @@ class Engine:
         self.remotes: dict[uuidlib.UUID, _Remote] = {}
         self.pending: dict[uuidlib.UUID, _Remote] = {}  # only beaconed, oldest first
         self.sockets = 1  # ZeroMQ sockets open: the inbox, then 1 per pending and 3 per ready peer
-        self._fds = _open_fds()  # measured each tick, plus what was opened since
         self.evicted = 0  # pending peers evicted to make room (for tests and tools)
         self.refused = 0  # peers not met for want of fds or sockets
         # validate our own HELLO before anything is opened, so bad names or headers fail in
@@ -162,14 +190,17 @@ class Engine:
         self.ctx.max_sockets = MAX_SOCKETS
         self.inbox = self.ctx.socket(zmq.ROUTER)
         self.inbox.setsockopt(zmq.LINGER, 0)
-        # ROUTER_HANDOVER stays on, as in Zyre: a peer that restarts its session opens a new
-        # outbox with the same routing id, often before its old connection's end has been
-        # processed here; without handover libzmq parks that connection and reads its HELLO
-        # as a routing id, and the peer is never met again (seen with the suite). Handover
-        # also lets anyone take a live id over, so messages are bound to the connection the
-        # HELLO came on (ZMQ_SRCFD): a foreign connection cannot evict or rename the peer.
-        # TCP keepalive reaps inbound connections whose far end vanished without a word.
-        self.inbox.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        # No ROUTER_HANDOVER (Zyre sets it): with it, one connection under a live peer's
+        # routing id takes the id over and the peer's own connection goes deaf (measured:
+        # its PINGs vanish until it expires), and libzmq 4.3.5 was reported leaking the
+        # replaced connections. Without it the live connection keeps its id and a second
+        # one is parked by libzmq. The price: a peer that reopens its outbox before its old
+        # connection's end is seen here is parked too; it then beacons without a HELLO,
+        # and is met afresh after 2 * expired (_check_silences), which makes it reconnect.
+        # zio itself restarts a session on the outbox it has. TCP keepalive reaps inbound
+        # connections whose far end vanished without a word. Messages are also bound to
+        # the connection the HELLO came on (ZMQ_SRCFD).
+        self.inbox.setsockopt(zmq.ROUTER_HANDOVER, 0)
         self.inbox.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message)
         self.inbox.setsockopt(zmq.TCP_KEEPALIVE, 1)
         self.inbox.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 2)
@@ -358,7 +389,7 @@ class Engine:
         """Whether ``fds`` more file descriptors and ``sockets`` more ZeroMQ sockets fit."""
         soft = _soft_fd_limit()
         reserve = self.limits.fd_reserve if self.limits.fd_reserve is not None else default_fd_reserve(soft)
-        return self._fds + fds <= soft - reserve and self.sockets + sockets <= MAX_SOCKETS - 8
+        return _LEDGER.count() + fds <= soft - reserve and self.sockets + sockets <= MAX_SOCKETS - 8
 
     def _make_room(self, fds: int, sockets: int) -> bool:
         """Evict pending peers, oldest first, until ``fds``/``sockets`` fit; False if they never do."""
@@ -395,7 +426,7 @@ class Engine:
         remote = _Remote(uuid, endpoint, address, outbox, None, time.monotonic())
         self.remotes[uuid] = remote
         self.pending[uuid] = remote
-        self._fds += PENDING_FDS
+        _LEDGER.add(PENDING_FDS)
         self._send(remote, self._hello(0))
         log.debug("%s meets %s at %s", self.nickname, uuid, endpoint)
         return remote
@@ -437,7 +468,7 @@ class Engine:
                 monitor.close(0)
             return False
         self.sockets += 2
-        self._fds += READY_FDS - PENDING_FDS
+        _LEDGER.add(READY_FDS - PENDING_FDS)
         remote.monitor = monitor
         self.pending.pop(remote.uuid, None)
         self._poller.register(monitor, zmq.POLLIN)
@@ -467,10 +498,10 @@ class Engine:
                 pass
             remote.monitor.close(0)
             self.sockets -= 2
-            self._fds -= READY_FDS - PENDING_FDS
+            _LEDGER.add(PENDING_FDS - READY_FDS)
         remote.outbox.close(0)
         self.sockets -= 1
-        self._fds -= PENDING_FDS
+        _LEDGER.add(-PENDING_FDS)
 
     def _forget(self, remote: _Remote, why: str, reason: str = LOST) -> None:
         """Remove a peer; report its exit (with ``reason``) if its entry was reported."""
@@ -492,11 +523,15 @@ class Engine:
                 self._forget(remote, why)
 
     def _check_silences(self, now: float) -> None:
-        self._fds = _open_fds() or self._fds
+        _LEDGER.measure()
         for remote in list(self.remotes.values()):
             silent = now - remote.last_seen
             if silent >= self.timing.expired:
                 self._forget(remote, f"silent for {silent:.1f} s")
+            elif not remote.ready and now - remote.met_at >= 2 * self.timing.expired:
+                # it beacons but never says HELLO: a spoofer, or a peer whose new connection
+                # libzmq parked behind its old one (no ROUTER_HANDOVER); meet it afresh
+                self._forget(remote, "beacons without a HELLO")
             elif silent >= self.timing.evasive and now - remote.pinged_at >= self.timing.evasive:
                 remote.pinged_at = now
                 self._send(remote, wire.Ping(0))
@@ -553,10 +588,15 @@ class Engine:
             self._forget(remote, f"said HELLO from {hello.endpoint}")  # a pending guess, replaced
             remote = None
         if remote is not None and remote.ready:
-            # a second HELLO: the peer restarted its session; start over with it
-            self._forget(remote, "said HELLO again")
-            remote = None
-        if remote is None:
+            # a second HELLO: the peer restarted its session; start over with it, on the
+            # outbox we have (a new one would reach the peer's ROUTER with our routing id,
+            # maybe before the old connection's end was seen there: it would be parked)
+            log.debug("%s: %s (%s) said HELLO again", self.nickname, remote.name, sender)
+            self.report(PeerEvent(EXIT, PeerInfo(remote.uuid, remote.name, dict(remote.headers)), LOST))
+            remote.ready = False
+            remote.sent_sequence = 0
+            self._send(remote, self._hello(0))
+        elif remote is None:
             self.pending.pop(sender, None)
             if not self._make_room(READY_FDS, 3):
                 self._refuse(sender, "no file descriptors to spare")
@@ -564,7 +604,7 @@ class Engine:
             remote = self._meet(sender, hello.endpoint, address)
             if remote is None:
                 return
-        if not self._watch(remote):
+        if remote.monitor is None and not self._watch(remote):
             self._forget(remote, "no room for its monitor")
             return
         remote.name = hello.name
