@@ -196,7 +196,7 @@ class Engine:
         # replaced connections. Without it the live connection keeps its id and a second
         # one is parked by libzmq. The price: a peer that reopens its outbox before its old
         # connection's end is seen here is parked too; it then beacons without a HELLO,
-        # and is met afresh after 2 * expired (_check_silences), which makes it reconnect.
+        # and is met afresh after ``expired`` (_check_silences), which makes it reconnect.
         # zio itself restarts a session on the outbox it has. TCP keepalive reaps inbound
         # connections whose far end vanished without a word. Messages are also bound to
         # the connection the HELLO came on (ZMQ_SRCFD).
@@ -385,32 +385,41 @@ class Engine:
                 log.debug("beacon for %s from %s:%d ignored: it lives at %s", beacon.uuid, ip, beacon.port, remote.endpoint)
 
     # -- remotes -------------------------------------------------------------------------
-    def _room(self, fds: int, sockets: int) -> bool:
-        """Whether ``fds`` more file descriptors and ``sockets`` more ZeroMQ sockets fit."""
+    def _room(self, fds: int, sockets: int, pending: bool) -> bool:
+        """Whether ``fds`` more file descriptors and ``sockets`` more ZeroMQ sockets fit.
+
+        Pending peers may not take the last quarter of what discovery may use: that stays
+        for peers that say HELLO, so that an engine whose neighbour in the process is full
+        of pending peers can still meet a real one.
+        """
         soft = _soft_fd_limit()
         reserve = self.limits.fd_reserve if self.limits.fd_reserve is not None else default_fd_reserve(soft)
-        return _LEDGER.count() + fds <= soft - reserve and self.sockets + sockets <= MAX_SOCKETS - 8
+        budget = soft - reserve
+        if pending:
+            budget -= budget // 4
+        return _LEDGER.count() + fds <= budget and self.sockets + sockets <= MAX_SOCKETS - 8
 
-    def _make_room(self, fds: int, sockets: int) -> bool:
+    def _make_room(self, fds: int, sockets: int, pending: bool = False) -> bool:
         """Evict pending peers, oldest first, until ``fds``/``sockets`` fit; False if they never do."""
-        while not self._room(fds, sockets):
+        while not self._room(fds, sockets, pending):
             if not self.pending:
                 return False
             self._forget(next(iter(self.pending.values())), "evicted: room was needed")
             self.evicted += 1
         return True
 
-    def _meet(self, uuid: uuidlib.UUID, endpoint: str, address: tuple[str, int]) -> _Remote | None:
+    def _meet(self, uuid: uuidlib.UUID, endpoint: str, address: tuple[str, int], greeted: bool = False) -> _Remote | None:
         """Open a pending outbox to a peer that beaconed and greet it; None if there is no room.
 
         A pending peer costs one ZeroMQ socket and two fds. Past ``max_pending`` of them, or
         when the fds would eat into the application's reserve, the oldest pending peer is
         evicted (a peer that matters says HELLO, and is met again then). Never fatal.
+        ``greeted``: the peer said HELLO and the caller made room for a ready peer.
         """
-        if len(self.pending) >= self.limits.max_pending:
+        if not greeted and len(self.pending) >= self.limits.max_pending:
             self._forget(next(iter(self.pending.values())), "evicted by a newer beacon")
             self.evicted += 1
-        if not self._make_room(PENDING_FDS, 1):
+        if not greeted and not self._make_room(PENDING_FDS, 1, pending=True):
             self._refuse(uuid, "no file descriptors to spare")
             return None
         outbox = self._outbox(uuid)
@@ -528,7 +537,7 @@ class Engine:
             silent = now - remote.last_seen
             if silent >= self.timing.expired:
                 self._forget(remote, f"silent for {silent:.1f} s")
-            elif not remote.ready and now - remote.met_at >= 2 * self.timing.expired:
+            elif not remote.ready and now - remote.met_at >= self.timing.expired:
                 # it beacons but never says HELLO: a spoofer, or a peer whose new connection
                 # libzmq parked behind its old one (no ROUTER_HANDOVER); meet it afresh
                 self._forget(remote, "beacons without a HELLO")
@@ -601,7 +610,7 @@ class Engine:
             if not self._make_room(READY_FDS, 3):
                 self._refuse(sender, "no file descriptors to spare")
                 return
-            remote = self._meet(sender, hello.endpoint, address)
+            remote = self._meet(sender, hello.endpoint, address, greeted=True)
             if remote is None:
                 return
         if remote.monitor is None and not self._watch(remote):
