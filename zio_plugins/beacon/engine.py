@@ -112,6 +112,21 @@ class _FdLedger:
 _LEDGER = _FdLedger()
 
 
+def _trim_memory() -> None:
+    """Give freed heap back to the system (glibc's malloc_trim; a no-op elsewhere).
+
+    After a flood the sockets of thousands of made-up peers are freed, but glibc keeps the
+    pages in its arenas (measured: RSS stayed at 43 MB after a 29 MB start); trimmed, it
+    returns to 31 MB.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 @dataclass(frozen=True)
 class Timing:
     """The engine's clock settings, in seconds."""
@@ -179,6 +194,7 @@ class Engine:
         self.sockets = 1  # ZeroMQ sockets open: the inbox, then 1 per pending and 3 per ready peer
         self.evicted = 0  # pending peers evicted to make room (for tests and tools)
         self.refused = 0  # peers not met for want of fds or sockets
+        self._high = 0  # most remotes held since memory was last trimmed
         # validate our own HELLO before anything is opened, so bad names or headers fail in
         # start() and leave no socket behind (the endpoint is not known yet: any will do)
         own = wire.Hello(1, "tcp://0.0.0.0:0", (), 0, nickname, self.headers)
@@ -533,6 +549,10 @@ class Engine:
 
     def _check_silences(self, now: float) -> None:
         _LEDGER.measure()
+        self._high = max(self._high, len(self.remotes))
+        if self._high >= 64 and len(self.remotes) <= self._high // 4:
+            _trim_memory()  # many peers went (a flood ended): give their memory back
+            self._high = len(self.remotes)
         for remote in list(self.remotes.values()):
             silent = now - remote.last_seen
             if silent >= self.timing.expired:
