@@ -153,7 +153,7 @@ class _Remote:
     uuid: uuidlib.UUID
     endpoint: str
     address: tuple[str, int]  # (ip, port) of the mailbox it was learned at: binds the entry
-    outbox: zmq.Socket
+    outbox: zmq.Socket | None  # None between a session restart and the next tick
     monitor: zmq.Socket | None  # None while pending (only beaconed)
     last_seen: float
     name: str = ""
@@ -165,6 +165,7 @@ class _Remote:
     pinged_at: float = 0.0
     conn: int = -1  # our fd of the TCP connection its HELLO came on (ZMQ_SRCFD)
     met_at: float = field(default_factory=time.monotonic)
+    reopen: bool = False  # its session restarted: a new outbox is opened at the next tick
 
 
 class Engine:
@@ -212,8 +213,9 @@ class Engine:
         # replaced connections. Without it the live connection keeps its id and a second
         # one is parked by libzmq. The price: a peer that reopens its outbox before its old
         # connection's end is seen here is parked too; it then beacons without a HELLO,
-        # and is met afresh after ``expired`` (_check_silences), which makes it reconnect.
-        # zio itself restarts a session on the outbox it has. TCP keepalive reaps inbound
+        # and is met afresh after ``expired`` (_check_silences): our new HELLO makes it
+        # restart its session, on a new connection. zio itself opens the new outbox of a
+        # restarted session a tick later, when the old connection's end has been seen. TCP keepalive reaps inbound
         # connections whose far end vanished without a word. Messages are also bound to
         # the connection the HELLO came on (ZMQ_SRCFD).
         self.inbox.setsockopt(zmq.ROUTER_HANDOVER, 0)
@@ -504,6 +506,8 @@ class Engine:
 
     def _send(self, remote: _Remote, msg: wire.ZreMessage) -> None:
         """Send ``msg`` with the next sequence number for ``remote``; never blocks."""
+        if remote.outbox is None:
+            return  # reopening: the HELLO on the new outbox starts the count again
         remote.sent_sequence = wire.next_sequence(remote.sent_sequence)
         msg = dataclasses.replace(msg, sequence=remote.sent_sequence)
         try:
@@ -512,6 +516,8 @@ class Engine:
             log.debug("send to %s dropped: %s", remote.uuid, err)
 
     def _drop_sockets(self, remote: _Remote) -> None:
+        if remote.outbox is None:
+            return
         if remote.monitor is not None:
             try:
                 self._poller.unregister(remote.monitor)
@@ -527,6 +533,33 @@ class Engine:
         remote.outbox.close(0)
         self.sockets -= 1
         _LEDGER.add(-PENDING_FDS)
+        remote.outbox = remote.monitor = None
+
+    def _reopen(self, remote: _Remote) -> None:
+        """Open a new outbox to a peer whose session restarted, and say HELLO on it."""
+        remote.reopen = False
+        if not self._make_room(READY_FDS, 3):
+            self._refuse(remote.uuid, "no file descriptors to spare")
+            self._forget(remote, "no room to greet it again")
+            return
+        outbox = self._outbox(remote.uuid)
+        if outbox is None:
+            self._forget(remote, "no room to greet it again")
+            return
+        try:
+            outbox.connect(remote.endpoint)
+        except zmq.ZMQError:
+            outbox.close(0)
+            self.sockets -= 1
+            self._forget(remote, "its endpoint became unusable")
+            return
+        remote.outbox = outbox
+        _LEDGER.add(PENDING_FDS)
+        if not self._watch(remote):
+            self._forget(remote, "no room for its monitor")
+            return
+        remote.sent_sequence = 0
+        self._send(remote, self._hello(0))
 
     def _forget(self, remote: _Remote, why: str, reason: str = LOST) -> None:
         """Remove a peer; report its exit (with ``reason``) if its entry was reported."""
@@ -554,6 +587,10 @@ class Engine:
             _trim_memory()  # many peers went (a flood ended): give their memory back
             self._high = len(self.remotes)
         for remote in list(self.remotes.values()):
+            if remote.reopen:
+                self._reopen(remote)
+            if remote.uuid not in self.remotes:
+                continue
             silent = now - remote.last_seen
             if silent >= self.timing.expired:
                 self._forget(remote, f"silent for {silent:.1f} s")
@@ -617,14 +654,13 @@ class Engine:
             self._forget(remote, f"said HELLO from {hello.endpoint}")  # a pending guess, replaced
             remote = None
         if remote is not None and remote.ready:
-            # a second HELLO: the peer restarted its session; start over with it, on the
-            # outbox we have (a new one would reach the peer's ROUTER with our routing id,
-            # maybe before the old connection's end was seen there: it would be parked)
+            # a second HELLO: the peer restarted its session; start over with it on a new
+            # outbox (a new connection clears one of ours its ROUTER may have parked), opened
+            # at the next tick, once the peer's ROUTER has seen our old connection end
             log.debug("%s: %s (%s) said HELLO again", self.nickname, remote.name, sender)
             self.report(PeerEvent(EXIT, PeerInfo(remote.uuid, remote.name, dict(remote.headers)), LOST))
-            remote.ready = False
-            remote.sent_sequence = 0
-            self._send(remote, self._hello(0))
+            self._drop_sockets(remote)
+            remote.reopen = True
         elif remote is None:
             self.pending.pop(sender, None)
             if not self._make_room(READY_FDS, 3):
@@ -633,7 +669,7 @@ class Engine:
             remote = self._meet(sender, hello.endpoint, address, greeted=True)
             if remote is None:
                 return
-        if remote.monitor is None and not self._watch(remote):
+        if not remote.reopen and remote.monitor is None and not self._watch(remote):
             self._forget(remote, "no room for its monitor")
             return
         remote.name = hello.name
