@@ -62,6 +62,8 @@ MAX_PENDING = 256
 #: and a ready one (plus the monitor pair and its connection to our inbox).
 PENDING_FDS = 2
 READY_FDS = 5
+#: Seconds between closing the outbox of a restarted session and opening its new one.
+REOPEN_DELAY = 0.2
 #: Largest mailbox message accepted (ZMQ_MAXMSGSIZE); a bigger one closes that connection.
 DEFAULT_MAX_MESSAGE = 256 * 1024
 
@@ -165,7 +167,7 @@ class _Remote:
     pinged_at: float = 0.0
     conn: int = -1  # our fd of the TCP connection its HELLO came on (ZMQ_SRCFD)
     met_at: float = field(default_factory=time.monotonic)
-    reopen: bool = False  # its session restarted: a new outbox is opened at the next tick
+    reopen_at: float = 0.0  # its session restarted: a new outbox is opened then (0: no)
 
 
 class Engine:
@@ -387,6 +389,9 @@ class Engine:
                 continue
             if beacon.uuid == self.uuid:
                 continue
+            if ip == "0.0.0.0":
+                # pyre's beacons on loopback arrive so: only this host can send them
+                ip = self.interface.address
             remote = self.remotes.get(beacon.uuid)
             if beacon.is_leaving:
                 # only from the address it was learned at: anyone else may not say it goes
@@ -537,7 +542,7 @@ class Engine:
 
     def _reopen(self, remote: _Remote) -> None:
         """Open a new outbox to a peer whose session restarted, and say HELLO on it."""
-        remote.reopen = False
+        remote.reopen_at = 0.0
         if not self._make_room(READY_FDS, 3):
             self._refuse(remote.uuid, "no file descriptors to spare")
             self._forget(remote, "no room to greet it again")
@@ -587,7 +592,7 @@ class Engine:
             _trim_memory()  # many peers went (a flood ended): give their memory back
             self._high = len(self.remotes)
         for remote in list(self.remotes.values()):
-            if remote.reopen:
+            if remote.reopen_at and now >= remote.reopen_at:
                 self._reopen(remote)
             if remote.uuid not in self.remotes:
                 continue
@@ -656,11 +661,12 @@ class Engine:
         if remote is not None and remote.ready:
             # a second HELLO: the peer restarted its session; start over with it on a new
             # outbox (a new connection clears one of ours its ROUTER may have parked), opened
-            # at the next tick, once the peer's ROUTER has seen our old connection end
+            # at the first tick REOPEN_DELAY later, once the peer's ROUTER has seen our old
+            # connection end (a new one that came first would be parked there)
             log.debug("%s: %s (%s) said HELLO again", self.nickname, remote.name, sender)
             self.report(PeerEvent(EXIT, PeerInfo(remote.uuid, remote.name, dict(remote.headers)), LOST))
             self._drop_sockets(remote)
-            remote.reopen = True
+            remote.reopen_at = time.monotonic() + REOPEN_DELAY
         elif remote is None:
             self.pending.pop(sender, None)
             if not self._make_room(READY_FDS, 3):
@@ -669,7 +675,7 @@ class Engine:
             remote = self._meet(sender, hello.endpoint, address, greeted=True)
             if remote is None:
                 return
-        if not remote.reopen and remote.monitor is None and not self._watch(remote):
+        if not remote.reopen_at and remote.monitor is None and not self._watch(remote):
             self._forget(remote, "no room for its monitor")
             return
         remote.name = hello.name
