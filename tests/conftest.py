@@ -46,7 +46,6 @@ def pytest_configure(config):
         "needs_netns: the test broadcasts/multicasts or discovers peers; it runs only when the test "
         "process is in its private network namespace (skipped otherwise)",
     )
-    config.addinivalue_line("markers", "hostile: the test attacks a backend (floods, spoofs, oversize input); issue 15")
     config.addinivalue_line(
         "markers",
         "hostile: hostile and faulty networks: floods, spoofing, leaks, churn (issue 15)",
