@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _discovery(run, sections, quick, netns, progress) -> None:
-    from . import convergence, discovery, pool
+    from . import discovery
 
     kinds = {}
     for kind in ("beacon", "pyre", "mdns", "zeroconf", "etcd"):

@@ -190,7 +190,7 @@ def measure(lib_cls, tmp: str) -> dict:
         try:
             q, cancel = lib.watch("/cmp/", start_revision=2)
             ev = drain_until(q, 2)
-            out["compacted_watch"] = f"silent: no event, no error" if ev is None else f"delivered {type(ev).__name__}"
+            out["compacted_watch"] = "silent: no event, no error" if ev is None else f"delivered {type(ev).__name__}"
             cancel()
         except Exception as exc:
             out["compacted_watch"] = f"raises {type(exc).__name__}"

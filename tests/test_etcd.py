@@ -21,7 +21,7 @@ import pytest
 import zmq
 
 import zio
-from beacon_support import ECHO_CLIENT, ECHO_SERVER, PEER, Lines, finish, python, spawn
+from beacon_support import ECHO_CLIENT, ECHO_SERVER, PEER, Lines, python, spawn
 from etcd_support import Cluster, etcd_binary, free_port
 
 pytestmark = [
