@@ -257,6 +257,31 @@ def test_a_thousand_reconnects_with_one_routing_id_leak_no_fds(make_peer, raw):
     last.close()
 
 
+def test_a_forgotten_peer_s_silent_connection_is_hung_up(make_peer, raw):
+    """A peer whose host went silent keeps its TCP connection open here (no FIN ever came).
+
+    Without ROUTER_HANDOVER that connection would hold the peer's routing id, and the new
+    connection it opens when it comes back would be parked behind it for good. When the peer
+    is forgotten its connection is hung up, so its next HELLO is heard.
+    """
+    peer = make_peer("target", timing=SHORT)
+    box = Mailbox(raw)
+    dealer = Dealer.__new__(Dealer)  # a host that vanishes never reconnects either
+    dealer.uuid, dealer.sock = box.uuid, raw.socket(zmq.DEALER)
+    dealer.sock.setsockopt(zmq.LINGER, 0)
+    dealer.sock.setsockopt(zmq.RECONNECT_IVL, -1)
+    dealer.sock.setsockopt(zmq.ROUTING_ID, wire.routing_id_for(box.uuid))
+    dealer.sock.connect(peer.backend.engine.endpoint)
+    dealer.send_msg(wire.Hello(1, box.endpoint, (), 0, "wanderer", {}))
+    wait_event(peer, zio.ENTER, box.uuid)
+    wait_event(peer, zio.EXIT, box.uuid, timeout=5.0)  # it never answers the pings
+    back = Dealer(raw, peer.backend.engine.endpoint, uuid=box.uuid)
+    back.send_msg(wire.Hello(1, box.endpoint, (), 0, "wanderer", {}))
+    wait_event(peer, zio.ENTER, box.uuid, nick="wanderer", timeout=5.0)
+    for s in (box, dealer, back):
+        s.close()
+
+
 def test_pyre_restarting_its_session_with_the_same_identity_is_met_again(make_peer, beacons, raw, beacon_port):
     """pyre restarts its session (new outbox, same routing id) whenever zio greets it again."""
     from beacon_support import PYRE, Lines, finish, python, spawn
