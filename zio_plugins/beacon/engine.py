@@ -62,6 +62,10 @@ MAX_PENDING = 256
 #: and a ready one (plus the monitor pair and its connection to our inbox).
 PENDING_FDS = 2
 READY_FDS = 5
+#: Ready peers' worth of fds that pending peers leave free for peers that say HELLO.
+PENDING_HEADROOM = 64
+#: A peer that beacons without a HELLO is met afresh after this many ``expired`` periods.
+PENDING_PATIENCE = 4
 #: Seconds between closing the outbox of a restarted session and opening its new one.
 REOPEN_DELAY = 0.2
 #: Largest mailbox message accepted (ZMQ_MAXMSGSIZE); a bigger one closes that connection.
@@ -94,6 +98,7 @@ class _FdLedger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._measured = _open_fds()
+        self._measured_at = time.monotonic()
         self._since = 0
 
     def count(self) -> int:
@@ -104,7 +109,13 @@ class _FdLedger:
         with self._lock:
             self._since += fds
 
-    def measure(self) -> None:
+    def measure(self, now: float) -> None:
+        """Count the open fds again, at most once a second for the whole process: listing
+        /proc/self/fd costs milliseconds when thousands are open, and every engine ticks."""
+        with self._lock:
+            if now - self._measured_at < 1.0:
+                return
+            self._measured_at = now
         fds = _open_fds()
         with self._lock:
             if fds:
@@ -440,15 +451,17 @@ class Engine:
     def _room(self, fds: int, sockets: int, pending: bool) -> bool:
         """Whether ``fds`` more file descriptors and ``sockets`` more ZeroMQ sockets fit.
 
-        Pending peers may not take the last quarter of what discovery may use: that stays
-        for peers that say HELLO, so that an engine whose neighbour in the process is full
-        of pending peers can still meet a real one.
+        Pending peers may not take the last ``PENDING_HEADROOM`` peers' worth of what
+        discovery may use (at most a quarter of it): that stays for peers that say HELLO, so
+        that an engine whose neighbour in the process is full of pending peers can still
+        meet a real one. (A quarter outright starved 100 real nodes in 4 processes: each
+        process needs 12 k fds of its 15 k budget, and new ones were refused past 11 k.)
         """
         soft = _soft_fd_limit()
         reserve = self.limits.fd_reserve if self.limits.fd_reserve is not None else default_fd_reserve(soft)
         budget = soft - reserve
         if pending:
-            budget -= budget // 4
+            budget -= min(budget // 4, PENDING_HEADROOM * READY_FDS)
         return _LEDGER.count() + fds <= budget and self.sockets + sockets <= MAX_SOCKETS - 8
 
     def _make_room(self, fds: int, sockets: int, pending: bool = False) -> bool:
@@ -617,7 +630,7 @@ class Engine:
                 self._forget(remote, why)
 
     def _check_silences(self, now: float) -> None:
-        _LEDGER.measure()
+        _LEDGER.measure(now)
         self._high = max(self._high, len(self.remotes))
         if self._high >= 64 and len(self.remotes) <= self._high // 4:
             _trim_memory()  # many peers went (a flood ended): give their memory back
@@ -630,9 +643,12 @@ class Engine:
             silent = now - remote.last_seen
             if silent >= self.timing.expired:
                 self._forget(remote, f"silent for {silent:.1f} s")
-            elif not remote.ready and now - remote.met_at >= self.timing.expired:
+            elif not remote.ready and now - remote.met_at >= PENDING_PATIENCE * self.timing.expired:
                 # it beacons but never says HELLO: a spoofer, or a peer whose new connection
-                # libzmq parked behind its old one (no ROUTER_HANDOVER); meet it afresh
+                # libzmq parked behind its old one (no ROUTER_HANDOVER); meet it afresh. Not
+                # sooner: under load a real HELLO takes seconds, and meeting afresh too early
+                # parks our own new connection behind the old one (measured: 100 nodes in 4
+                # processes never converged with a patience of 1 x expired; 6.3 s without it)
                 self._forget(remote, "beacons without a HELLO")
             elif silent >= self.timing.evasive and now - remote.pinged_at >= self.timing.evasive:
                 remote.pinged_at = now
