@@ -282,6 +282,36 @@ def test_a_forgotten_peer_s_silent_connection_is_hung_up(make_peer, raw):
         s.close()
 
 
+def test_a_restart_answered_by_a_restart_is_not_a_ping_pong(make_peer, raw):
+    """A peer restarts its session; zio greets it again on a new outbox; the peer, treating
+    that HELLO as a restart of ours, greets again on a new connection. zio takes that as the
+    answer: one HELLO to the peer's mailbox per restart, not an endless exchange."""
+    peer, box, dealer = greeted(make_peer, raw, nick="twin")
+    dealer.close()
+    time.sleep(0.2)  # as a real peer does: its old connection is seen closing first
+    restart = Dealer(raw, peer.backend.engine.endpoint, uuid=box.uuid)
+    restart.send_msg(wire.Hello(1, box.endpoint, (), 0, "twin", {}))
+    wait_event(peer, zio.EXIT, box.uuid)
+    wait_event(peer, zio.ENTER, box.uuid)
+    assert isinstance(box.recv()[1], wire.Hello)  # zio greets the restarted session
+    restart.close()
+    time.sleep(0.2)
+    answer = Dealer(raw, peer.backend.engine.endpoint, uuid=box.uuid)
+    answer.send_msg(wire.Hello(1, box.endpoint, (), 0, "twin", {}))
+    answer.send_msg(wire.Ping(2))
+    seen = []
+    while not any(isinstance(m, wire.PingOk) for m in seen):  # (zio pings silent peers too)
+        seen.append(box.recv()[1])  # the PING is answered on the session as it stands
+    deadline = time.monotonic() + 0.3
+    while (left := deadline - time.monotonic()) > 0 and box.sock.poll(left * 1000):
+        seen.append(box.recv()[1])
+    assert not any(isinstance(m, wire.Hello) for m in seen)  # zio did not restart again
+    assert peer.drain() == []  # nor another EXIT/ENTER
+    assert peer.peers[box.uuid].nick == "twin"
+    for s in (box, answer):
+        s.close()
+
+
 def test_pyre_restarting_its_session_with_the_same_identity_is_met_again(make_peer, beacons, raw, beacon_port):
     """pyre restarts its session (new outbox, same routing id) whenever zio greets it again."""
     from beacon_support import PYRE, Lines, finish, python, spawn

@@ -209,6 +209,7 @@ class _Remote:
     conn_peer: tuple[str, int] | None = None  # that connection's far end, to know the fd again
     met_at: float = field(default_factory=time.monotonic)
     reopen_at: float = 0.0  # its session restarted: a new outbox is opened then (0: no)
+    restarted_at: float = -math.inf  # when its session last restarted
 
 
 class Engine:
@@ -705,7 +706,21 @@ class Engine:
                 return
             self._forget(remote, f"said HELLO from {hello.endpoint}")  # a pending guess, replaced
             remote = None
-        if remote is not None and remote.ready:
+        if (
+            remote is not None
+            and remote.ready
+            and time.monotonic() - remote.restarted_at < self.timing.expired
+            and (hello.name, dict(hello.headers)) == (remote.name, remote.headers)
+        ):
+            # the same peer answering our own restart of this session (its new connection's
+            # HELLO): taken as the session's HELLO; restarting again would start a ping-pong
+            # (measured: 83 restarts in a row while 100 nodes met)
+            log.debug("%s: %s (%s) answered our restart", self.nickname, remote.name, sender)
+            remote.conn, remote.conn_peer = conn, _far_end(conn)
+            remote.want_sequence = hello.sequence
+            remote.last_seen = time.monotonic()
+            return
+        elif remote is not None and remote.ready:
             # a second HELLO: the peer restarted its session; start over with it on a new
             # outbox (a new connection clears one of ours its ROUTER may have parked), opened
             # at the first tick REOPEN_DELAY later, once the peer's ROUTER has seen our old
@@ -714,6 +729,7 @@ class Engine:
             self.report(PeerEvent(EXIT, PeerInfo(remote.uuid, remote.name, dict(remote.headers)), LOST))
             self._drop_sockets(remote)
             remote.reopen_at = time.monotonic() + REOPEN_DELAY
+            remote.restarted_at = time.monotonic()
         elif remote is None:
             self.pending.pop(sender, None)
             if not self._make_room(READY_FDS, 3):
