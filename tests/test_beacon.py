@@ -735,8 +735,10 @@ def test_a_flood_of_made_up_peers_does_not_kill_discovery(make_peer, beacons, ca
             beacons.beacon(uuidlib.uuid4(), mute_port)
             if i % 25 == 0:
                 time.sleep(0.002)  # do not overflow the receive buffer of the UDP socket
-        # beacon-only peers are capped (issue 15): the oldest are evicted for newer ones
-        wait_until(lambda: engine.evicted > 0 and len(engine.remotes) == engine_module.MAX_PENDING, timeout=5.0, what="the pending cap reached")
+        # beacon-only peers are capped (issue 15): newer ones wait (or evict the oldest once
+        # those had their grace period to say HELLO)
+        wait_until(lambda: engine.evicted + engine.refused > 0 and len(engine.remotes) == engine_module.MAX_PENDING,
+                   timeout=5.0, what="the pending cap reached")
     print(f"\n[beacon] made-up peers held at the pending cap: {len(engine.remotes)}")
     assert len(engine.remotes) <= engine_module.MAX_PENDING
     assert engine._thread.is_alive()

@@ -12,13 +12,16 @@ Bounded under hostile input (issue 15):
 
 - a peer that has only beaconed is *pending*: one DEALER (two fds), no monitor; at most
   ``MAX_PENDING`` are held, and the oldest pending one is evicted first, to make room for a
-  newer beacon or for any peer that says HELLO;
+  newer beacon (once it has had ``PENDING_GRACE`` to say HELLO) or for any peer that says
+  HELLO;
 - the engine never opens sockets for a peer when the process's open files would then reach
   the soft ``RLIMIT_NOFILE`` minus a reserve (``fd_reserve``, by default a quarter of the
   soft limit, at least 64): those fds are the application's;
 - an entry is bound to the mailbox address and port it was learned from: a beacon from
   elsewhere neither refreshes nor moves it, a port-0 beacon counts only from its address,
   and a HELLO naming another mailbox for a live UUID is ignored;
+- a forgotten peer's inbound connection is hung up, so that the new one it opens is heard
+  (there is no ROUTER_HANDOVER, see Engine.__init__);
 - the inbox drops messages over ``max_message`` bytes (ZMQ_MAXMSGSIZE) and HELLOs over the
   header limits of :mod:`.wire`, or whose mailbox cannot be connected.
 """
@@ -62,10 +65,14 @@ MAX_PENDING = 256
 #: and a ready one (plus the monitor pair and its connection to our inbox).
 PENDING_FDS = 2
 READY_FDS = 5
+#: Seconds a pending peer is kept from eviction by newer beacons (not by a HELLO).
+PENDING_GRACE = 1.0
 #: Ready peers' worth of fds that pending peers leave free for peers that say HELLO.
 PENDING_HEADROOM = 64
 #: A peer that beacons without a HELLO is met afresh after this many ``expired`` periods.
 PENDING_PATIENCE = 4
+#: Peers gone since the last high-water mark after which freed memory is given back.
+TRIM_AFTER = 64
 #: Seconds between closing the outbox of a restarted session and opening its new one.
 REOPEN_DELAY = 0.2
 #: Largest mailbox message accepted (ZMQ_MAXMSGSIZE); a bigger one closes that connection.
@@ -91,9 +98,13 @@ def _open_fds() -> int:
 
 
 class _FdLedger:
-    """The process's open fds as the engines see them: measured each tick, plus every
-    engine's openings and closings since. Shared, so that two engines in one process
-    do not both spend the same spare fds between two measurements."""
+    """The process's open fds as the engines see them: measured at most every
+    ``MEASURE_EVERY`` seconds, plus every engine's openings and closings since. Shared, so
+    that two engines in one process do not both spend the same spare fds between two
+    measurements. (libzmq closes a socket's fds a moment later, in its reaper thread:
+    the measurement catches up with that.)"""
+
+    MEASURE_EVERY = 0.25
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -110,10 +121,11 @@ class _FdLedger:
             self._since += fds
 
     def measure(self, now: float) -> None:
-        """Count the open fds again, at most once a second for the whole process: listing
-        /proc/self/fd costs milliseconds when thousands are open, and every engine ticks."""
+        """Count the open fds again, at most every MEASURE_EVERY s for the whole process:
+        listing /proc/self/fd costs milliseconds when thousands are open, and every engine
+        ticks (25 engines listing 10 k fds each tick slowed 100 nodes' convergence)."""
         with self._lock:
-            if now - self._measured_at < 1.0:
+            if now - self._measured_at < self.MEASURE_EVERY:
                 return
             self._measured_at = now
         fds = _open_fds()
@@ -240,6 +252,7 @@ class Engine:
         self.evicted = 0  # pending peers evicted to make room (for tests and tools)
         self.refused = 0  # peers not met for want of fds or sockets
         self._high = 0  # most remotes held since memory was last trimmed
+        self._trims_due = 0  # ticks at which memory is still to be trimmed
         # validate our own HELLO before anything is opened, so bad names or headers fail in
         # start() and leave no socket behind (the endpoint is not known yet: any will do)
         own = wire.Hello(1, "tcp://0.0.0.0:0", (), 0, nickname, self.headers)
@@ -483,7 +496,14 @@ class Engine:
         ``greeted``: the peer said HELLO and the caller made room for a ready peer.
         """
         if not greeted and len(self.pending) >= self.limits.max_pending:
-            self._forget(next(iter(self.pending.values())), "evicted by a newer beacon")
+            oldest = next(iter(self.pending.values()))
+            if time.monotonic() - oldest.met_at < PENDING_GRACE:
+                # all had less than a second to say HELLO: this beacon waits (a real peer
+                # says HELLO to us anyway). Bounds the churn of a flood to max_pending per
+                # PENDING_GRACE: at 10 k/s churn, libzmq's reaper fell behind the closes
+                self._refuse(uuid, f"{len(self.pending)} peers already wait for a HELLO")
+                return None
+            self._forget(oldest, "evicted by a newer beacon")
             self.evicted += 1
         if not greeted and not self._make_room(PENDING_FDS, 1, pending=True):
             self._refuse(uuid, "no file descriptors to spare")
@@ -633,9 +653,14 @@ class Engine:
     def _check_silences(self, now: float) -> None:
         _LEDGER.measure(now)
         self._high = max(self._high, len(self.remotes))
-        if self._high >= 64 and len(self.remotes) <= self._high // 4:
-            _trim_memory()  # many peers went (a flood ended): give their memory back
+        if self._high - len(self.remotes) >= TRIM_AFTER:
+            # many peers went (a flood ended): give their memory back, now and at the next
+            # ticks too (libzmq frees a closed socket's memory later, in its reaper thread)
+            self._trims_due = 3
             self._high = len(self.remotes)
+        if self._trims_due:
+            self._trims_due -= 1
+            _trim_memory()
         for remote in list(self.remotes.values()):
             if remote.reopen_at and now >= remote.reopen_at:
                 self._reopen(remote)
