@@ -26,21 +26,17 @@ import pytest
 import zmq
 
 import zio
-from test_beacon import (  # noqa: F401  (fixtures are used by name)
-    GROUP,
-    Beacons,
-    Dealer,
-    Mailbox,
-    beacon_port,
-    beacons,
-    make_peer,
-    raw,
-    sync_udp,
-    wait_event,
-    wait_until,
-)
+import test_beacon
+from test_beacon import Beacons, Dealer, Mailbox, wait_event, wait_until
 from zio_plugins.beacon import engine as engine_module
 from zio_plugins.beacon import wire
+
+# the fixtures of test_beacon.py, shared by name
+beacon_port = test_beacon.beacon_port
+beacons = test_beacon.beacons
+make_peer = test_beacon.make_peer
+raw = test_beacon.raw
+sync_udp = test_beacon.sync_udp
 
 pytestmark = [pytest.mark.needs_netns, pytest.mark.hostile]
 
