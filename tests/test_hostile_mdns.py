@@ -107,8 +107,9 @@ def test_bounded_remotes_give_way_to_a_fresh_peer(loopback, attacker):
         engine = observer.backend.engine
         assert engine.max_remotes == 16
         register_bogus(attacker, 100)
-        # 16 dialled, the others wait (at most 4 x 16; the oldest waiting records are let go)
-        assert wait_for(lambda: len(engine.parked) >= 4 and len(engine.remotes) >= 12, 10), (
+        # 16 dialled, the others wait (at most 4 x 16; the oldest waiting records are let go);
+        # a generous bound: on a loaded 2-core machine answers for 100 services come slowly
+        assert wait_for(lambda: len(engine.parked) >= 4 and len(engine.remotes) >= 12, 30), (
             len(engine.parked), len(engine.remotes))
         assert len(engine.remotes) <= 16
         assert len(engine.parked) <= 4 * 16
