@@ -10,6 +10,7 @@ import weakref
 from typing import Any, Callable, Iterable, Iterator
 
 from . import plugins
+from . import security as security_mod
 from .discovery import ENTER, EXIT, STOPPED, UPDATE, Discovery, PeerEvent, PeerInfo
 from .errors import ConfigurationError
 
@@ -90,10 +91,12 @@ class _Table:
             self.cond.notify_all()
 
 
-def _stop_backend(table: _Table, backend: Discovery) -> None:
-    """Stop ``backend``; the exits it reports on the way carry reason "stopped"."""
+def _stop_backend(table: _Table, backend: Discovery, gate: Any = None) -> None:
+    """Stop ``backend`` (and the trust gate); the exits it reports on the way carry reason "stopped"."""
     table.stopping = True
     backend.stop()
+    if gate is not None:
+        gate.stop()
 
 
 class Peer:
@@ -112,19 +115,43 @@ class Peer:
     ``"lost"`` (connection closed, silence) where the backend knows.
     """
 
-    def __init__(self, nickname: str, *, discovery: str | Discovery | None = None, **headers: Any):
+    def __init__(
+        self,
+        nickname: str,
+        *,
+        discovery: str | Discovery | None = None,
+        security: security_mod.Security | bool | None = None,
+        **headers: Any,
+    ):
         if not isinstance(nickname, str) or not nickname:
             raise ConfigurationError(f"a peer nickname must be a non-empty string, not {nickname!r}")
         self.nickname = nickname
         self.uuid = uuidlib.uuid4()
         self.headers = _stringify_headers(headers)
+        #: the CURVE trust in force (None: security off), see :class:`zio.Security`
+        self.security = security_mod.resolve(security)
         self._table = _Table()
         self._backend = plugins.make_backend(discovery)
+        report = self._table.report
+        advertised = dict(self.headers)
+        self._gate = None
+        if self.security is not None:
+            from .trust import TrustGate
+
+            host = self._backend.bind_host or "127.0.0.1"
+            self._gate = TrustGate(self.security, self.uuid, nickname, host, report)
+            advertised.update(self._gate.headers())
+            report = self._gate.report
         #: when discovery started (time.monotonic())
         self.started = time.monotonic()
-        self._backend.start(self.uuid, nickname, dict(self.headers), self._table.report)
+        try:
+            self._backend.start(self.uuid, nickname, advertised, report)
+        except BaseException:
+            if self._gate is not None:
+                self._gate.stop()
+            raise
         # stop the backend even if the application forgets to (no hang at exit)
-        self._finalizer = weakref.finalize(self, _stop_backend, self._table, self._backend)
+        self._finalizer = weakref.finalize(self, _stop_backend, self._table, self._backend, self._gate)
         log.info("peer %s (%s) started with %s", nickname, self.uuid, self._backend.describe())
 
     # -- the table -----------------------------------------------------------------
