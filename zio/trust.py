@@ -38,6 +38,9 @@ ASK = b"?"
 MAX_MSG_SIZE = 1024
 #: A proof not done within this long is logged (once); it goes on while the peer is there.
 PROOF_WARN_S = 3.0
+#: A proof refused (the peer's ZAP does not trust us yet: libzmq then stops reconnecting)
+#: is dialled again after this pause, doubled each time up to the maximum (seconds).
+PROOF_RETRY_S = (0.25, 2.0)
 _WARNED_MAX = 1000
 
 
@@ -48,6 +51,8 @@ class _Proof:
     endpoint: str
     sock: zmq.Socket | None = None
     started: float = field(default_factory=time.monotonic)
+    retry_s: float = 0.0  # pause before the next dial
+    next_dial: float = 0.0  # when the socket is replaced by a fresh dial
 
 
 class TrustGate:
@@ -168,7 +173,7 @@ class TrustGate:
         owners: dict[zmq.Socket, _Proof] = {}
         try:
             while True:
-                for sock, _ in poller.poll(500):
+                for sock, _ in poller.poll(100 if owners else 500):
                     if sock == self._wake_r:
                         os.read(self._wake_r, 4096)
                         if not self._commands_run(poller, owners):
@@ -177,7 +182,7 @@ class TrustGate:
                         self._answer()
                     else:
                         self._on_answer(sock, owners, poller)
-                self._warn_slow(owners)
+                self._tend(owners, poller)
         except Exception:
             log.exception("trust gate of %s failed: no more peers are admitted", self.nickname)
         finally:
@@ -202,26 +207,34 @@ class TrustGate:
                     proof.sock.close(0)
                     proof.sock = None
                 continue
-            sock = self.ctx.socket(zmq.DEALER)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.MAXMSGSIZE, MAX_MSG_SIZE)
-            sock.setsockopt(zmq.RECONNECT_IVL, 100)
-            sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
-            try:
-                self.security.apply_client(sock, proof.key)
-                sock.connect(proof.endpoint)
-                sock.send(ASK, zmq.NOBLOCK)  # queued until the handshake is done
-            except zmq.ZMQError as err:
-                sock.close(0)
-                self._warn_once(proof.info, f"advertises an unusable proof endpoint {proof.endpoint!r}: {err}")
-                continue
+            self._dial(proof, poller, owners)
+
+    def _dial(self, proof: _Proof, poller: zmq.Poller, owners: dict) -> None:
+        """Dial the proof endpoint of ``proof`` as a CURVE client expecting its key."""
+        sock = self.ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MSG_SIZE)
+        sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 2000)
+        try:
+            self.security.apply_client(sock, proof.key)
+            sock.connect(proof.endpoint)
+            sock.send(ASK, zmq.NOBLOCK)  # queued until the handshake is done
+        except zmq.ZMQError as err:
+            sock.close(0)
             with self._lock:
-                if self.proving.get(proof.info.uuid) is not proof:  # overtaken meanwhile
-                    sock.close(0)
-                    continue
-                proof.sock = sock
-            owners[sock] = proof
-            poller.register(sock, zmq.POLLIN)
+                self._warn_once(proof.info, f"advertises an unusable proof endpoint {proof.endpoint!r}: {err}")
+            return
+        with self._lock:
+            if self.proving.get(proof.info.uuid) is not proof:  # overtaken meanwhile
+                sock.close(0)
+                return
+            proof.sock = sock
+        low, high = PROOF_RETRY_S
+        proof.retry_s = min(high, proof.retry_s * 2) if proof.retry_s else low
+        proof.next_dial = time.monotonic() + proof.retry_s
+        owners[sock] = proof
+        poller.register(sock, zmq.POLLIN)
 
     def _answer(self) -> None:
         for _ in range(64):
@@ -260,9 +273,16 @@ class TrustGate:
             log.debug("secure peer %s: %r (%s) proved key %s", self.nickname, info.nick, info.uuid, proof.key.decode())
             self._forward(PeerEvent(ENTER, info))
 
-    def _warn_slow(self, owners: dict) -> None:
+    def _tend(self, owners: dict, poller: zmq.Poller) -> None:
+        """Dial again the proofs still waiting; warn (once) about those waiting long."""
         now = time.monotonic()
-        for proof in list(owners.values()):
+        for sock, proof in list(owners.items()):
+            if now >= proof.next_dial:
+                owners.pop(sock)
+                poller.unregister(sock)
+                sock.close(0)
+                proof.sock = None
+                self._dial(proof, poller, owners)
             if now - proof.started > PROOF_WARN_S:
                 with self._lock:
                     self._warn_once(proof.info, f"has not proved key {proof.key.decode()} within "
