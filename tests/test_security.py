@@ -285,3 +285,25 @@ def test_secure_direct_connect_with_server_key(keys):
         push.online()
         push.send(zio.Message(form="DIR"), 3000)
         assert pull.recv(3000).form == "DIR "
+
+
+# -- the command line -------------------------------------------------------------------------
+def test_cli_keygen_and_peers(keys, tmp_path, monkeypatch, capsys, beacon_port):
+    """``zio keygen`` writes a usable pair; ``zio peers`` shows keys and trust."""
+    from zio import cli
+
+    monkeypatch.setenv("ZIO_INTERFACE", "localhost")
+    assert cli.main(["keygen", "watcher", "--dir", str(tmp_path / "k"), "--nick", "zio-peers"]) == 0
+    assert "watcher.key_secret" in capsys.readouterr().out
+    trusted = keys.trusted("cli", "svc")
+    keys.trust(trusted, "client")
+    shutil.copy(tmp_path / "k" / "watcher.key", trusted)
+    monkeypatch.setenv("ZIO_CERT", str(tmp_path / "k" / "watcher.key_secret"))
+    monkeypatch.setenv("ZIO_TRUSTED", trusted)
+    with server("svc", keys.security("svc", trusted)), server("evil", keys.security("evil", trusted)):
+        assert cli.main(["peers", "--discovery", "beacon", "--wait", "1"]) == 0
+    out = capsys.readouterr().out
+    svc_line = next(line for line in out.splitlines() if line.startswith("svc "))
+    evil_line = next(line for line in out.splitlines() if line.startswith("evil "))
+    assert "trusted" in svc_line and keys.security("svc", trusted).public_key.decode() in svc_line
+    assert "refused" in evil_line and "not trusted" in evil_line

@@ -171,6 +171,11 @@ class Peer:
         with self._table.cond:
             return [u for u, info in self._table.peers.items() if info.nick == nick]
 
+    def trust_status(self) -> list[tuple[PeerInfo, str]] | None:
+        """With security on: every peer discovery reports (admitted or not) and its trust
+        state ("trusted", "proving...", "refused: why"); None when security is off."""
+        return None if self._gate is None else self._gate.status()
+
     # -- events ----------------------------------------------------------------------
     def poll(self, timeout_ms: float | None = 0, *, timeout: float | None = None) -> PeerEvent | None:
         """Return the next peer event, waiting up to ``timeout_ms`` (None/-1: forever); None on timeout."""

@@ -88,6 +88,21 @@ class TrustGate:
         """What our advert carries: our public key and proof endpoint."""
         return {KEY_HEADER: self.security.public_key.decode(), PROOF_HEADER: self.endpoint}
 
+    def status(self) -> list[tuple[PeerInfo, str]]:
+        """Every peer the backend reports now, with ``"trusted"``, ``"proving"`` or why it is refused."""
+        with self._lock:
+            result = []
+            for uuid, info in self.latest.items():
+                if uuid in self.admitted:
+                    state = "trusted"
+                elif uuid in self.proving:
+                    state = "proving (not proved yet: does it trust our key?)"
+                else:
+                    key = info.headers.get(KEY_HEADER, "").encode()
+                    state = "refused: " + (self.security.refusal(key, info.nick) or "no proof endpoint")
+                result.append((info, state))
+            return result
+
     # -- from the backend (any thread) ----------------------------------------------------
     def report(self, event: PeerEvent) -> None:
         """The Reporter given to the backend: admit, hold or drop the peer."""
