@@ -139,7 +139,10 @@ class Peer:
             from .trust import TrustGate
 
             host = self._backend.bind_host or "127.0.0.1"
-            self._gate = TrustGate(self.security, self.uuid, nickname, host, report)
+            # a backend that proves keys itself (beacon: Zyre's secure mode) says so here
+            use_security = getattr(self._backend, "use_security", None)
+            proves = bool(use_security(self.security)) if callable(use_security) else False
+            self._gate = TrustGate(self.security, self.uuid, nickname, host, report, prove=not proves)
             advertised.update(self._gate.headers())
             report = self._gate.report
         #: when discovery started (time.monotonic())
@@ -174,7 +177,16 @@ class Peer:
     def trust_status(self) -> list[tuple[PeerInfo, str]] | None:
         """With security on: every peer discovery reports (admitted or not) and its trust
         state ("trusted", "proving...", "refused: why"); None when security is off."""
-        return None if self._gate is None else self._gate.status()
+        if self._gate is None:
+            return None
+        status = self._gate.status()
+        refused = getattr(self._backend, "refused_peers", None)  # refused before any advert
+        if callable(refused):
+            known = {info.uuid for info, _ in status}
+            for uuid, key, why in refused():
+                if uuid not in known:
+                    status.append((PeerInfo(uuid, "?", {security_mod.KEY_HEADER: key.decode()}), "refused: " + why))
+        return status
 
     # -- events ----------------------------------------------------------------------
     def poll(self, timeout_ms: float | None = 0, *, timeout: float | None = None) -> PeerEvent | None:

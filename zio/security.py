@@ -340,9 +340,10 @@ def resolve(security: "Security | bool | None") -> Security | None:
 
 # -- ZAP ------------------------------------------------------------------------------
 _ZAP_LOCK = threading.Lock()
-_ZAP_CONTEXTS: "weakref.WeakKeyDictionary[zmq.Context, threading.Thread]" = weakref.WeakKeyDictionary()
+_ZAP_CONTEXTS: "weakref.WeakKeyDictionary[zmq.Context, tuple[threading.Thread, int]]" = weakref.WeakKeyDictionary()
 _ZAP_WARNED: set[tuple[str, bytes]] = set()
 _ZAP_STOP = threading.Event()
+_ZAP_REGISTERED: list[bool] = []
 _PRIVATE: list[zmq.Context] = []
 
 
@@ -357,8 +358,25 @@ def private_context() -> zmq.Context:
 def _stop_zap() -> None:
     """At exit, before zio's contexts are destroyed: ZAP threads close their own sockets."""
     _ZAP_STOP.set()
-    for thread in list(_ZAP_CONTEXTS.values()):
+    for context in list(_ZAP_CONTEXTS.keys()):
+        release_zap(context)
+
+
+def release_zap(context: zmq.Context) -> None:
+    """Stop the ZAP handler of ``context`` (before the context is destroyed: destroy()
+    would close the handler's socket under its thread)."""
+    with _ZAP_LOCK:
+        entry = _ZAP_CONTEXTS.pop(context, None)
+    if entry is None:
+        return
+    thread, wake = entry
+    try:
+        os.write(wake, b"x")
+    except OSError:
+        pass
+    if thread is not threading.current_thread():
         thread.join(1.0)
+    os.close(wake)
 
 
 def ensure_zap(context: zmq.Context) -> None:
@@ -376,11 +394,13 @@ def ensure_zap(context: zmq.Context) -> None:
                 f"cannot run zio's ZAP handler on this context ({err}): another authenticator "
                 "(e.g. zmq.auth.ThreadAuthenticator) already serves it"
             ) from None
-        thread = threading.Thread(target=_serve_zap, args=(handler,), name="zio-zap", daemon=True)
-        if not _ZAP_CONTEXTS:
+        wake_r, wake_w = os.pipe()
+        thread = threading.Thread(target=_serve_zap, args=(handler, wake_r), name="zio-zap", daemon=True)
+        if not _ZAP_REGISTERED:
             # registered now, after zio.port's exit handler: it runs before that one
+            _ZAP_REGISTERED.append(True)
             atexit.register(_stop_zap)
-        _ZAP_CONTEXTS[context] = thread
+        _ZAP_CONTEXTS[context] = (thread, wake_w)
         thread.start()
 
 
@@ -408,11 +428,17 @@ def _zap_decision(frames: list[bytes]) -> tuple[bytes, bytes, bytes]:
     return b"200", b"OK", key
 
 
-def _serve_zap(handler: zmq.Socket) -> None:
-    """Answer ZAP requests until the context ends."""
+def _serve_zap(handler: zmq.Socket, wake_r: int) -> None:
+    """Answer ZAP requests until the context ends or :func:`release_zap` wakes us."""
+    poller = zmq.Poller()
+    poller.register(handler, zmq.POLLIN)
+    poller.register(wake_r, zmq.POLLIN)
     while not _ZAP_STOP.is_set():
         try:
-            if not handler.poll(100):
+            ready = dict(poller.poll(1000))
+            if wake_r in ready:
+                break
+            if handler not in ready:
                 continue
             frames = handler.recv_multipart(zmq.NOBLOCK)
         except zmq.ContextTerminated:
@@ -433,6 +459,7 @@ def _serve_zap(handler: zmq.Socket) -> None:
         except zmq.ZMQError:
             pass
     handler.close(0)
+    os.close(wake_r)  # the write end is release_zap()'s to close
 
 
 __all__ = ["Certificate", "KEY_HEADER", "Security", "read_certificate", "resolve", "write_certificates"]

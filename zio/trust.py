@@ -59,18 +59,23 @@ class TrustGate:
     """Admit peers into a Peer's table only once they proved a trusted key (see the module)."""
 
     def __init__(self, security: Security, uuid: uuidlib.UUID, nickname: str, host: str, report: Reporter,
-                 context: zmq.Context | None = None):
+                 context: zmq.Context | None = None, prove: bool = True):
         self.security = security
         self.uuid = uuid
         self.nickname = nickname
         self._forward = report
-        self.ctx = context or private_context()
-        self.server = self.ctx.socket(zmq.ROUTER)
-        self.server.setsockopt(zmq.LINGER, 0)
-        self.server.setsockopt(zmq.MAXMSGSIZE, MAX_MSG_SIZE)
-        security.apply_server(self.server)
-        self.server.bind(f"tcp://{host}:*")
-        self.endpoint = self.server.getsockopt_string(zmq.LAST_ENDPOINT)
+        #: False for a backend that proves keys itself (beacon in Zyre's secure mode): the
+        #: gate then only checks trust and pins, and drops what the trusted directory loses
+        self.prove = prove
+        self.endpoint = ""
+        if prove:
+            self.ctx = context or private_context()
+            self.server = self.ctx.socket(zmq.ROUTER)
+            self.server.setsockopt(zmq.LINGER, 0)
+            self.server.setsockopt(zmq.MAXMSGSIZE, MAX_MSG_SIZE)
+            security.apply_server(self.server)
+            self.server.bind(f"tcp://{host}:*")
+            self.endpoint = self.server.getsockopt_string(zmq.LAST_ENDPOINT)
         self._lock = threading.RLock()  # state and the order of reports
         self.latest: dict[uuidlib.UUID, PeerInfo] = {}  # present by the backend, admitted or not
         self.admitted: dict[uuidlib.UUID, tuple[PeerInfo, bytes, str]] = {}
@@ -81,11 +86,14 @@ class TrustGate:
         os.set_blocking(self._wake_w, False)
         self._stopped = False
         self._thread = threading.Thread(target=self._run, name=f"zio-trust-{nickname}", daemon=True)
-        self._thread.start()
+        if prove:
+            self._thread.start()
         security.add_listener(self._on_trust_change)
 
     def headers(self) -> dict[str, str]:
         """What our advert carries: our public key and proof endpoint."""
+        if not self.prove:
+            return {KEY_HEADER: self.security.public_key.decode()}
         return {KEY_HEADER: self.security.public_key.decode(), PROOF_HEADER: self.endpoint}
 
     def status(self) -> list[tuple[PeerInfo, str]]:
@@ -135,12 +143,16 @@ class TrustGate:
         key = info.headers.get(KEY_HEADER, "").encode()
         endpoint = info.headers.get(PROOF_HEADER, "")
         why = self.security.refusal(key, info.nick)
-        if why is None and not endpoint.startswith("tcp://"):
+        if why is None and self.prove and not endpoint.startswith("tcp://"):
             why = "advertises no proof endpoint"
         admitted = self.admitted.get(info.uuid)
         if why is not None:
             self._warn_once(info, why)
             self._drop(info.uuid, why)
+            return
+        if not self.prove:  # the backend proved the key
+            self.admitted[info.uuid] = (info, key, endpoint)
+            self._forward(PeerEvent(ENTER, info))
             return
         if admitted is not None and admitted[1:] == (key, endpoint):
             self.admitted[info.uuid] = (info, key, endpoint)
@@ -314,8 +326,11 @@ class TrustGate:
             os.write(self._wake_w, b"x")
         except OSError:
             pass
-        if threading.current_thread() is not self._thread:
+        if self.prove and threading.current_thread() is not self._thread:
             self._thread.join(5.0)
+        elif not self.prove:
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
 
 __all__ = ["PROOF_HEADER", "TrustGate"]

@@ -28,6 +28,7 @@ from zmq.utils.monitor import parse_monitor_message
 from zio.discovery import ENTER, EXIT, LEFT, LOST, STOPPED, PeerEvent, PeerInfo, Reporter
 from zio.errors import DiscoveryError, MalformedError
 from zio.interfaces import Interface
+from zio.security import KEY_HEADER, Security, release_zap
 
 from . import wire
 
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 #: died or stopped), or connecting was refused (nobody listens there: e.g. a HELLO that
 #: arrived after its sender's goodbye must not bring back a ghost).
 _MAILBOX_GONE = zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+#: In secure mode also a refused CURVE handshake (its ZAP does not trust us, yet): libzmq
+#: does not dial again, the next beacon does.
+_SECURE_GONE = _MAILBOX_GONE | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
 
 #: ZeroMQ sockets one engine may open (libzmq's default is 1023: about 340 peers).
 MAX_SOCKETS = 8192
@@ -69,6 +73,7 @@ class _Remote:
     sent_sequence: int = 0
     want_sequence: int = 0
     pinged_at: float = 0.0
+    server_key: bytes = b""  # secure mode: the Z85 key its mailbox proved (as CURVE server)
 
 
 class Engine:
@@ -83,8 +88,15 @@ class Engine:
         interface: Interface,
         beacon_port: int,
         timing: Timing,
+        security: Security | None = None,
     ):
         self.uuid = uuid
+        #: Zyre's draft secure mode when set: version 3 beacons with our key, mailboxes over CURVE
+        self.security = security
+        self._warned: set[tuple[uuidlib.UUID, str]] = set()
+        #: secure mode: peers whose beacons or HELLOs were refused: uuid -> (key, why, when)
+        self.refused: dict[uuidlib.UUID, tuple[bytes, str, float]] = {}
+        self._refused_lock = threading.Lock()
         self.nickname = nickname
         self.headers = dict(headers)
         self.report = report
@@ -101,10 +113,13 @@ class Engine:
         self.inbox.setsockopt(zmq.LINGER, 0)
         self.inbox.setsockopt(zmq.ROUTER_HANDOVER, 1)
         try:
+            if security is not None:
+                security.apply_server(self.inbox)  # CURVE server behind the ZAP allow-list
             self.inbox.bind(f"tcp://{interface.address}:*")
             self.recv_udp, self.send_udp = self._open_udp()
         except (zmq.ZMQError, OSError) as err:
             self.inbox.close(0)
+            release_zap(self.ctx)
             self.ctx.term()
             raise DiscoveryError(f"beacon discovery cannot start on {interface}: {err}") from err
         self.endpoint = self.inbox.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -145,7 +160,8 @@ class Engine:
         return recv, send
 
     def _beacon(self, port: int) -> None:
-        data = wire.Beacon(self.uuid, port).encode()
+        key = zmq.utils.z85.decode(self.security.public_key) if self.security is not None else b""
+        data = wire.Beacon(self.uuid, port, key).encode()
         try:
             self.send_udp.sendto(data, (self.interface.beacon_target, self.beacon_port))
         except OSError as err:
@@ -188,6 +204,7 @@ class Engine:
         self.recv_udp.close()
         self.send_udp.close()
         self.inbox.close(0)
+        release_zap(self.ctx)
         # destroy, not term: a socket left open by mistake must not hang stop() forever
         self.ctx.destroy(linger=0)
 
@@ -234,7 +251,11 @@ class Engine:
     def _dispatch(self, sock: object) -> None:
         """Handle one ready socket; network input never raises out of here."""
         try:
-            if sock is self.inbox:
+            if sock is self.inbox and self.security is not None:
+                frames = self.inbox.recv_multipart(zmq.NOBLOCK, copy=False)
+                user = frames[-1].get("User-Id") if frames else ""
+                self._on_mail([f.bytes for f in frames], user)
+            elif sock is self.inbox:
                 self._on_mail(self.inbox.recv_multipart(zmq.NOBLOCK))
             elif sock == self.recv_udp.fileno():
                 self._on_udp()
@@ -255,10 +276,17 @@ class Engine:
             except BlockingIOError:
                 return
             try:
-                beacon = wire.Beacon.decode(data)
+                beacon = wire.Beacon.decode(data, secure=self.security is not None)
             except MalformedError as err:
                 log.debug("dropped beacon from %s: %s", ip, err)
+                if self.security is not None:
+                    self._downgrade(data)
                 continue
+            server_key = b""
+            if beacon.public_key:
+                server_key = zmq.utils.z85.encode(beacon.public_key)
+                if not beacon.is_leaving and not self._trusts(beacon.uuid, server_key):
+                    continue
             if beacon.uuid == self.uuid:
                 continue
             remote = self.remotes.get(beacon.uuid)
@@ -267,16 +295,50 @@ class Engine:
                     self._forget(remote, "said goodbye", LEFT)
                 continue
             endpoint = f"tcp://{ip}:{beacon.port}"
-            if remote is not None and not remote.endpoint.endswith(f":{beacon.port}"):
+            if remote is not None and (
+                not remote.endpoint.endswith(f":{beacon.port}") or remote.server_key != server_key
+            ):
                 self._forget(remote, f"moved to {endpoint}")
                 remote = None
             if remote is None:
-                self._meet(beacon.uuid, endpoint)
+                self._meet(beacon.uuid, endpoint, server_key)
             else:
                 remote.last_seen = time.monotonic()
 
     # -- remotes -------------------------------------------------------------------------
-    def _meet(self, uuid: uuidlib.UUID, endpoint: str) -> _Remote | None:
+    def _trusts(self, uuid: uuidlib.UUID, key: bytes, nick: str | None = None) -> bool:
+        """Secure mode: True if ``key`` is trusted (and may be ``nick``); else log once."""
+        assert self.security is not None
+        if not key:
+            why = "sends beacons without a key: its security is off"
+        elif nick is not None:
+            why = self.security.refusal(key, nick)
+        else:
+            why = None if self.security.is_trusted(key) else f"advertises key {key.decode()}, which is not trusted"
+        with self._refused_lock:
+            if why is None:
+                self.refused.pop(uuid, None)
+                return True
+            if len(self.refused) >= 1000:
+                self.refused.clear()  # bounded, whatever a noisy network sends
+            self.refused[uuid] = (key, why, time.monotonic())
+        if (uuid, why) not in self._warned:
+            if len(self._warned) >= 1000:
+                self._warned.clear()
+            self._warned.add((uuid, why))
+            log.warning("secure beacon %s: ignoring peer %s: it %s", self.nickname, uuid, why)
+        return False
+
+    def _downgrade(self, data: bytes) -> None:
+        """Secure mode: a plain beacon is tossed (no downgrade); say so once per peer."""
+        try:
+            plain = wire.Beacon.decode(data)
+        except MalformedError:
+            return
+        if not plain.is_leaving and plain.uuid != self.uuid:
+            self._trusts(plain.uuid, b"")
+
+    def _meet(self, uuid: uuidlib.UUID, endpoint: str, server_key: bytes = b"") -> _Remote | None:
         """Open an outbox to a new peer and greet it; None if the sockets for it cannot be had.
 
         A peer costs three ZeroMQ sockets (its outbox, the outbox's monitor and our end of
@@ -291,7 +353,7 @@ class Engine:
             outbox.setsockopt(zmq.SNDHWM, 1000)
             # a new address every time: the one of a monitor just closed may still be bound
             monitor_address = f"inproc://zio-monitor-{uuid.hex}-{next(self._monitor_ids)}"
-            outbox.monitor(monitor_address, _MAILBOX_GONE)
+            outbox.monitor(monitor_address, _MAILBOX_GONE if self.security is None else _SECURE_GONE)
             monitor = self.ctx.socket(zmq.PAIR)
             monitor.setsockopt(zmq.LINGER, 0)
             monitor.connect(monitor_address)
@@ -302,13 +364,15 @@ class Engine:
                     sock.close(0)
             return None
         try:
+            if self.security is not None:
+                self.security.apply_client(outbox, server_key)
             outbox.connect(endpoint)
         except zmq.ZMQError as err:
             log.info("cannot reach peer %s at %s: %s", uuid, endpoint, err)
             monitor.close(0)
             outbox.close(0)
             raise MalformedError(f"unusable endpoint {endpoint!r}") from err
-        remote = _Remote(uuid, endpoint, outbox, monitor, time.monotonic())
+        remote = _Remote(uuid, endpoint, outbox, monitor, time.monotonic(), server_key=server_key)
         self.remotes[uuid] = remote
         self._poller.register(monitor, zmq.POLLIN)
         self._send(remote, self._hello(0))
@@ -350,7 +414,7 @@ class Engine:
 
     def _on_monitor(self, monitor: zmq.Socket) -> None:
         event = parse_monitor_message(monitor.recv_multipart(zmq.NOBLOCK))
-        if not event["event"] & _MAILBOX_GONE:
+        if not event["event"] & _SECURE_GONE:
             return
         why = "its connection closed" if event["event"] == zmq.EVENT_DISCONNECTED else "its mailbox refused us"
         for remote in list(self.remotes.values()):
@@ -359,6 +423,9 @@ class Engine:
 
     def _check_silences(self, now: float) -> None:
         for remote in list(self.remotes.values()):
+            if self.security is not None and not self.security.is_trusted(remote.server_key):
+                self._forget(remote, "its key is no longer trusted")
+                continue
             silent = now - remote.last_seen
             if silent >= self.timing.expired:
                 self._forget(remote, f"silent for {silent:.1f} s")
@@ -367,7 +434,8 @@ class Engine:
                 self._send(remote, wire.Ping(0))
 
     # -- mail ---------------------------------------------------------------------------
-    def _on_mail(self, frames: list[bytes]) -> None:
+    def _on_mail(self, frames: list[bytes], user: str | None = None) -> None:
+        """One message on our mailbox; in secure mode ``user`` is the Z85 key its connection proved."""
         if len(frames) < 2:
             raise MalformedError(f"mailbox message of {len(frames)} frame(s)")
         sender = wire.uuid_from_routing_id(frames[0])
@@ -377,6 +445,15 @@ class Engine:
         msg = wire.decode_message(frames[1:])
         remote = self.remotes.get(sender)
         if isinstance(msg, wire.Hello):
+            if self.security is not None:
+                key = msg.headers.get(KEY_HEADER, "")
+                if not user or key != user:
+                    raise MalformedError(f"HELLO from {sender} claims key {key!r}, its connection proved {user!r}")
+                if not self._trusts(sender, key.encode(), msg.name):
+                    return
+                if remote is not None and remote.server_key != key.encode():
+                    self._forget(remote, "its HELLO has another key than its beacon")
+                    remote = None
             self._on_hello(sender, msg, remote)
             return
         if remote is None or not remote.ready:
@@ -402,7 +479,8 @@ class Engine:
             self._forget(remote, "said HELLO again")
             remote = None
         if remote is None:
-            remote = self._meet(sender, hello.endpoint)
+            key = hello.headers.get(KEY_HEADER, "").encode() if self.security is not None else b""
+            remote = self._meet(sender, hello.endpoint, key)
             if remote is None:
                 return
         remote.name = hello.name
@@ -412,6 +490,12 @@ class Engine:
         remote.last_seen = time.monotonic()
         remote.ready = True
         self.report(PeerEvent(ENTER, PeerInfo(sender, hello.name, dict(hello.headers))))
+
+    def refused_peers(self) -> list[tuple[uuidlib.UUID, bytes, str]]:
+        """Secure mode: peers refused within the last ``expired`` seconds (uuid, key, why)."""
+        now = time.monotonic()
+        with self._refused_lock:
+            return [(u, k, why) for u, (k, why, when) in self.refused.items() if now - when < self.timing.expired]
 
     def groups_of(self, uuid: uuidlib.UUID) -> set[str]:
         """The ZRE groups a peer has joined (for tests and tools; zio has no group API yet)."""
