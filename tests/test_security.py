@@ -312,3 +312,82 @@ def test_cli_keygen_and_peers(keys, tmp_path, monkeypatch, capsys, beacon_port):
     evil_line = next(line for line in out.splitlines() if evil_key in line)  # beacon: nick unknown
     assert "trusted" in svc_line and keys.security("svc", trusted).public_key.decode() in svc_line
     assert "refused" in evil_line and "not trusted" in evil_line
+
+
+# -- beacon: Zyre's draft secure mode, on the wire ---------------------------------------------
+def test_beacon_speaks_zyre_secure_mode(keys, monkeypatch, beacon_port):
+    """A secure Zyre node, built by hand as zyre_node.c does it (zyre_set_zcert): a version 3
+    beacon with its key, a CURVE mailbox, HELLOs carrying X-PUBLICKEY. zio meets it over CURVE,
+    and admits only HELLOs whose X-PUBLICKEY is the key their connection proved."""
+    import socket
+    import uuid as uuidlib
+
+    from zio_plugins.beacon import wire
+
+    monkeypatch.setenv("ZIO_INTERFACE", "localhost")
+    trusted = keys.trusted("zyre", "svc", "other")  # "other" plays the Zyre node
+    other = keys.security("other", trusted)
+    ctx = zmq.Context()  # the Zyre node's own context: no ZAP handler, as in Zyre
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("127.0.0.1"))
+    try:
+        with zio.Peer("svc", discovery="beacon", security=keys.security("svc", trusted)) as peer:
+            zyre_uuid = uuidlib.uuid4()
+            mailbox = ctx.socket(zmq.ROUTER)
+            mailbox.setsockopt(zmq.CURVE_SERVER, 1)
+            mailbox.setsockopt(zmq.CURVE_SECRETKEY, other.secret_key)
+            mailbox.setsockopt(zmq.CURVE_PUBLICKEY, other.public_key)
+            port = mailbox.bind_to_random_port("tcp://127.0.0.1")
+            beacon = wire.Beacon(zyre_uuid, port, zmq.utils.z85.decode(other.public_key)).encode()
+            assert len(beacon) == 54 and beacon[3] == 3
+            udp.sendto(beacon, ("225.25.25.25", beacon_port))
+            assert mailbox.poll(5000), "zio did not say HELLO over CURVE"
+            frames = mailbox.recv_multipart()
+            hello = wire.decode_message(frames[1:])
+            assert isinstance(hello, wire.Hello)
+            assert hello.headers[KEY_HEADER] == peer.security.public_key.decode()
+
+            def dealer(security, claimed_key):
+                sock = ctx.socket(zmq.DEALER)
+                sock.setsockopt(zmq.LINGER, 0)
+                sock.setsockopt(zmq.ROUTING_ID, wire.routing_id_for(zyre_uuid))
+                security.apply_client(sock, peer.security.public_key)
+                sock.connect(hello.endpoint)
+                sock.send_multipart(wire.encode_message(
+                    wire.Hello(1, f"tcp://127.0.0.1:{port}", (), 0, "zyre", {KEY_HEADER: claimed_key.decode()})))
+                return sock
+
+            # a trusted connection whose HELLO claims someone else's key: no enter
+            liar = dealer(other, keys.security("client", trusted).public_key)
+            assert not peer.waitfor("zyre", 700)
+            liar.close(0)
+            # an untrusted key: ZAP refuses the connection
+            evil = keys.security("evil", trusted)
+            stranger = dealer(evil, evil.public_key)
+            assert not peer.waitfor("zyre", 500)
+            stranger.close(0)
+            # the real thing
+            honest = dealer(other, other.public_key)
+            [uuid] = peer.waitfor("zyre", 3000)
+            assert uuid == zyre_uuid
+            assert peer.peers[uuid].headers[KEY_HEADER] == other.public_key.decode()
+            honest.close(0)
+            mailbox.close(0)
+    finally:
+        udp.close()
+        ctx.destroy(linger=0)
+
+
+def test_secure_beacon_tosses_plain_beacons_and_plain_tosses_secure():
+    from zio_plugins.beacon import wire
+    import uuid as uuidlib
+
+    u = uuidlib.uuid4()
+    plain, secure = wire.Beacon(u, 4242).encode(), wire.Beacon(u, 4242, b"k" * 32).encode()
+    assert wire.Beacon.decode(secure, secure=True).public_key == b"k" * 32
+    with pytest.raises(zio.MalformedError):
+        wire.Beacon.decode(plain, secure=True)  # no downgrade
+    with pytest.raises(zio.MalformedError):
+        wire.Beacon.decode(secure)  # pyre/Zyre interop when off: unchanged
+    with pytest.raises(zio.MalformedError):
+        wire.Beacon.decode(wire.Beacon(u, 4242).encode()[:22] + bytes(32), secure=True)
