@@ -208,7 +208,7 @@ def test_mixed_secure_and_plain(backend, keys, caplog):
         time.sleep(1.2)  # more adverts (beacons every second) come meanwhile
         plain_uuid = str(plain.peer.uuid)
     said = [r.getMessage() for r in caplog.records if "security is off" in r.getMessage()]
-    about_plain = [m for m in said if re.match(r"secure (peer|beacon) svc:", m) and plain_uuid in m]
+    about_plain = [m for m in said if re.match(r"secure (peer|beacon|mdns) svc:", m) and plain_uuid in m]
     assert len(about_plain) == 1, said
 
 
