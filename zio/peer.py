@@ -113,6 +113,9 @@ class Peer:
     ``reason`` is ``"stopped"`` (:data:`zio.STOPPED`): those peers may well be alive,
     this Peer just stopped watching them. Other exits say ``"left"`` (goodbye) or
     ``"lost"`` (connection closed, silence) where the backend knows.
+
+    ``security`` (a :class:`zio.Security`; default ``$ZIO_CERT``/``$ZIO_TRUSTED``; False:
+    off) admits only peers that prove a trusted key (see :mod:`zio.trust`).
     """
 
     def __init__(

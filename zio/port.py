@@ -188,6 +188,11 @@ class Port:
     applied by the discovery thread itself while the port is idle (under the same lock:
     ZeroMQ allows a socket to move between threads with a full memory barrier, which the
     lock gives), and by the port's own thread, woken through a pipe, while a call runs.
+
+    ``security`` (a :class:`zio.Security`; default ``$ZIO_CERT``/``$ZIO_TRUSTED``; False:
+    off): binds are CURVE servers admitting trusted keys only, connects by name expect the
+    key the named peer proved. When a trusted key is removed, a bound port's socket starts
+    over on the same addresses (queued messages and subscriptions of that socket are lost).
     """
 
     def __init__(
@@ -635,7 +640,7 @@ class Port:
         self._poller.register(self.sock, zmq.POLLIN)
         self._bound, self._connected, self._resolved = [], set(), set()
         for address in bound:
-            for attempt in range(100):  # the old listener closes in libzmq's I/O thread
+            for _ in range(100):  # the old listener closes in libzmq's I/O thread
                 try:
                     self._bound.append(self._bind_one((address,)))
                     break
