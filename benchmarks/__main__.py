@@ -15,7 +15,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Runs of the pool scenarios per backend (each 3 to 4 s: a 2 s idle period, start-up, tear-down).
 POOL_RUNS, POOL_RUNS_QUICK = 5, 2
-SECTIONS = ["throughput", "codec", "security", "discovery", "exits", "convergence", "pool"]
+SECTIONS = ["throughput", "codec", "security", "discovery", "exits", "convergence", "pool", "flood"]
 #: etcd convergence rows: (nodes, nodes per process, cap in seconds). The 1000-node row
 #: (10 processes) takes about 30 s and runs in full runs only.
 ETCD_SIZES = [(100, 25, 30.0), (1000, 100, 60.0)]
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         if isolated:
             progress("security: discovery enter, security on vs off")
             run.security_enter = security.discovery_enter(args.quick)
-    discovery_wanted = any(s in sections for s in ("discovery", "exits", "convergence", "pool"))
+    discovery_wanted = any(s in sections for s in ("discovery", "exits", "convergence", "pool", "flood"))
     if discovery_wanted and not isolated:
         progress("discovery sections refused: not isolated")
     elif discovery_wanted:
@@ -205,6 +205,15 @@ def _sections(run, sections, quick, netns, progress, kinds, server) -> None:
                 run.pool[kind] = pool.measure(kind, runs)
             except Exception as err:  # noqa: BLE001
                 run.errors[f"pool {kind}"] = repr(err)
+    if "flood" in sections and kinds["beacon"]:
+        from . import flood
+
+        seconds = 3.0 if quick else 5.0
+        progress(f"flood: 10 k beacons/s for {seconds:.0f} s at one beacon peer")
+        try:
+            run.flood = flood.flood(10_000, seconds)
+        except Exception as err:  # noqa: BLE001
+            run.errors["flood"] = repr(err)
 
 
 if __name__ == "__main__":

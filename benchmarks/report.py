@@ -70,6 +70,7 @@ class Run:
     pool: dict[str, dict] = field(default_factory=dict)
     security_throughput: list[dict] = field(default_factory=list)
     security_enter: dict[str, dict] = field(default_factory=dict)
+    flood: dict = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     elapsed: float = 0.0
@@ -234,6 +235,8 @@ class Run:
             rows.extend(self._etcd_convergence_rows())
         if self.pool or any(k.startswith("pool ") for k in self.errors):
             rows += self._pool_rows()
+        if self.flood or "flood" in self.errors:
+            rows += self._flood_rows()
         if not self.isolated:
             rows.append(Row("discovery (all rows)", "refused", "", "", "", f"skip: not isolated ({self.isolation_note})"))
         return rows
@@ -327,6 +330,35 @@ class Run:
                 rows.append(Row(what, text, anchor, f"{d['worst_share'] / ideal:.2f}", target, verdict(ok)))
         return rows
 
+    # ---- beacon flood rows (issue 15) -------------------------------------------------------
+
+    def _flood_rows(self) -> list[Row]:
+        f = self.flood
+        if not f:
+            return [Row("fds and RSS under a 10 k/s beacon flood", "error (see notes)", "", "", "", "FAIL")]
+        mb = lambda kb: f"{kb / 1024:.0f} MB"  # noqa: E731
+        limit = f["fd_soft_limit"] or 1024
+        budget = limit - max(64, limit // 4)  # the beacon backend's default fd reserve
+        under = Row(
+            "fds and RSS under a 10 k/s beacon flood (one beacon peer, soft limit "
+            f"{limit} open files)",
+            f"peak {f['peak_fds']} fds, {mb(f['peak_rss_kb'])} RSS ({f['sent']} beacons in {f['seconds']:.1f} s, "
+            f"{f['achieved_rate'] / 1000:.1f} k/s)",
+            f"before the flood: {f['base_fds']} fds, {mb(f['base_rss_kb'])}",
+            "", f"≤ {budget} fds (limit − reserve)", verdict(f["peak_fds"] <= budget))
+        found = f["found_after_s"]
+        fresh = Row(
+            "a fresh peer found during the flood", dur(found) if found is not None else "not found",
+            "started 1 s into the flood", "", "found during it, ≤ 5 s",
+            verdict(bool(f["found_during_flood"]) and found is not None and found <= 5.0))
+        rec = f["recovered_after_s"]
+        back = Row(
+            "recovery after the flood: fds and RSS within 20 % of before",
+            dur(rec, f["recovery_cap_s"]) + f" (then {f['end_fds']} fds, {mb(f['end_rss_kb'])})",
+            f"before: {f['base_fds']} fds, {mb(f['base_rss_kb'])}", "", "≤ 10 s",
+            verdict(rec is not None and rec <= 10.0))
+        return [under, fresh, back]
+
     def table(self) -> str:
         head = ["what", "zio", "anchor (same run)", "zio/anchor", "target", "result"]
         body = [[r.what, r.zio, r.anchor, r.ratio, r.target, r.result] for r in self.rows()]
@@ -352,7 +384,8 @@ class Run:
                          "draft": bool(zmq.has("draft")), "python": platform.python_version(),
                          "cpus": os.cpu_count()},
             "throughput": self.throughput, "codec": self.codec, "enter_leave": self.enter_leave,
-            "exits": self.exits, "convergence": self.convergence, "pool": self.pool, "missing": self.missing,
+            "exits": self.exits, "convergence": self.convergence, "pool": self.pool, "flood": self.flood,
+            "missing": self.missing,
             "security_throughput": self.security_throughput, "security_enter": self.security_enter,
             "errors": self.errors,
             "table": [r.__dict__ for r in self.rows()],

@@ -8,6 +8,9 @@ Options (keyword arguments of the factory, or environment variables):
 ``interval``                          seconds between beacons (default 1.0)
 ``evasive``                           silence before a peer is pinged (default 2.0 s)
 ``expired``    ``$ZIO_BEACON_EXPIRED`` silence before a peer is gone (default 4.0 s)
+``max_message`` ``$ZIO_BEACON_MAX_MESSAGE`` largest mailbox message in bytes (default 262144)
+``fd_reserve`` ``$ZIO_BEACON_FD_RESERVE`` fds never used by discovery (default: a quarter
+                                      of the soft RLIMIT_NOFILE, at least 64)
 =============  =====================  ================================================
 """
 from __future__ import annotations
@@ -22,7 +25,7 @@ from zio.errors import ConfigurationError
 from zio.hookspecs import hookimpl
 from zio.interfaces import Interface, select_interface
 
-from .engine import Engine, Timing
+from .engine import DEFAULT_MAX_MESSAGE, Engine, Limits, Timing
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,8 @@ class BeaconDiscovery(Discovery):
         interval: float = 1.0,
         evasive: float = 2.0,
         expired: float | None = None,
+        max_message: int | None = None,
+        fd_reserve: int | None = None,
     ):
         self.interface: Interface = select_interface(interface)
         self.port = port if port is not None else config.env_int("ZIO_BEACON_PORT", DEFAULT_BEACON_PORT)
@@ -56,6 +61,15 @@ class BeaconDiscovery(Discovery):
                 f"beacon timing needs 0 < interval < evasive < expired, got {interval}, {evasive}, {expired}"
             )
         self.timing = Timing(interval=interval, evasive=evasive, expired=expired, tick=min(0.25, interval / 2))
+        if max_message is None:
+            max_message = config.env_int("ZIO_BEACON_MAX_MESSAGE", DEFAULT_MAX_MESSAGE)
+        if fd_reserve is None and config.env_str("ZIO_BEACON_FD_RESERVE", ""):
+            fd_reserve = config.env_int("ZIO_BEACON_FD_RESERVE", 0)
+        if max_message < 1024:
+            raise ConfigurationError(f"beacon max_message must be at least 1024 bytes, got {max_message}")
+        if fd_reserve is not None and fd_reserve < 0:
+            raise ConfigurationError(f"beacon fd_reserve must not be negative, got {fd_reserve}")
+        self.limits = Limits(max_message=max_message, fd_reserve=fd_reserve)
         self.engine: Engine | None = None
         self.security: Any = None
 
@@ -80,7 +94,8 @@ class BeaconDiscovery(Discovery):
         """Open the mailbox and the beacon sockets and start beaconing."""
         if self.engine is not None:
             raise ConfigurationError("a beacon backend object serves one Peer; make a new one")
-        self.engine = Engine(uuid, nickname, headers, report, self.interface, self.port, self.timing, self.security)
+        self.engine = Engine(uuid, nickname, headers, report, self.interface, self.port, self.timing, self.limits,
+                             self.security)
         self.engine.start()
         log.info(
             "beacon discovery for %s on %s (%s), beacons to %s:%d, mailbox %s",

@@ -7,6 +7,23 @@ Liveness is faster than Zyre's without more idle traffic:
 - a peer whose host vanishes goes silent: every beacon or message refreshes it, after
   ``evasive`` seconds of silence it is pinged, after ``expired`` seconds it leaves;
 - a peer that stops says so with a port-0 beacon.
+
+Bounded under hostile input (issue 15):
+
+- a peer that has only beaconed is *pending*: one DEALER (two fds), no monitor; at most
+  ``MAX_PENDING`` are held, and the oldest pending one is evicted first, to make room for a
+  newer beacon (once it has had ``PENDING_GRACE`` to say HELLO) or for any peer that says
+  HELLO;
+- the engine never opens sockets for a peer when the process's open files would then reach
+  the soft ``RLIMIT_NOFILE`` minus a reserve (``fd_reserve``, by default a quarter of the
+  soft limit, at least 64): those fds are the application's;
+- an entry is bound to the mailbox address and port it was learned from: a beacon from
+  elsewhere neither refreshes nor moves it, a port-0 beacon counts only from its address,
+  and a HELLO naming another mailbox for a live UUID is ignored;
+- a forgotten peer's inbound connection is hung up, so that the new one it opens is heard
+  (there is no ROUTER_HANDOVER, see Engine.__init__);
+- the inbox drops messages over ``max_message`` bytes (ZMQ_MAXMSGSIZE) and HELLOs over the
+  header limits of :mod:`.wire`, or whose mailbox cannot be connected.
 """
 from __future__ import annotations
 
@@ -15,6 +32,7 @@ import itertools
 import logging
 import math
 import os
+import resource
 import socket
 import threading
 import time
@@ -26,7 +44,7 @@ import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from zio.discovery import ENTER, EXIT, LEFT, LOST, STOPPED, PeerEvent, PeerInfo, Reporter
-from zio.errors import DiscoveryError, MalformedError
+from zio.errors import ConfigurationError, DiscoveryError, MalformedError
 from zio.interfaces import Interface
 from zio.security import KEY_HEADER, Security, release_zap
 
@@ -45,6 +63,126 @@ _SECURE_GONE = _MAILBOX_GONE | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDS
 
 #: ZeroMQ sockets one engine may open (libzmq's default is 1023: about 340 peers).
 MAX_SOCKETS = 8192
+#: Peers that have only beaconed (no HELLO yet) held at once; the oldest goes first.
+MAX_PENDING = 256
+#: File descriptors a pending peer costs (its DEALER's mailbox and its TCP connection),
+#: and a ready one (plus the monitor pair and its connection to our inbox).
+PENDING_FDS = 2
+READY_FDS = 5
+#: Seconds a pending peer is kept from eviction by newer beacons (not by a HELLO).
+PENDING_GRACE = 1.0
+#: Ready peers' worth of fds that pending peers leave free for peers that say HELLO.
+PENDING_HEADROOM = 64
+#: A peer that beacons without a HELLO is met afresh after this many ``expired`` periods.
+PENDING_PATIENCE = 4
+#: Peers gone since the last high-water mark after which freed memory is given back.
+TRIM_AFTER = 64
+#: Seconds between closing the outbox of a restarted session and opening its new one.
+REOPEN_DELAY = 0.2
+#: Largest mailbox message accepted (ZMQ_MAXMSGSIZE); a bigger one closes that connection.
+DEFAULT_MAX_MESSAGE = 256 * 1024
+
+
+def default_fd_reserve(soft_limit: int) -> int:
+    """File descriptors discovery leaves to the application: a quarter of the soft limit, at least 64."""
+    return max(64, soft_limit // 4)
+
+
+def _soft_fd_limit() -> int:
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return 1 << 20 if soft == resource.RLIM_INFINITY else soft
+
+
+def _open_fds() -> int:
+    """Open file descriptors of this process (/proc/self/fd), or 0 where that is unknown."""
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0
+
+
+class _FdLedger:
+    """The process's open fds as the engines see them: measured at most every
+    ``MEASURE_EVERY`` seconds, plus every engine's openings and closings since. Shared, so
+    that two engines in one process do not both spend the same spare fds between two
+    measurements. (libzmq closes a socket's fds a moment later, in its reaper thread:
+    the measurement catches up with that.)"""
+
+    MEASURE_EVERY = 0.25
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._measured = _open_fds()
+        self._measured_at = time.monotonic()
+        self._since = 0
+
+    def count(self) -> int:
+        with self._lock:
+            return self._measured + self._since
+
+    def add(self, fds: int) -> None:
+        with self._lock:
+            self._since += fds
+
+    def measure(self, now: float) -> None:
+        """Count the open fds again, at most every MEASURE_EVERY s for the whole process:
+        listing /proc/self/fd costs milliseconds when thousands are open, and every engine
+        ticks (25 engines listing 10 k fds each tick slowed 100 nodes' convergence)."""
+        with self._lock:
+            if now - self._measured_at < self.MEASURE_EVERY:
+                return
+            self._measured_at = now
+        fds = _open_fds()
+        with self._lock:
+            if fds:
+                self._measured, self._since = fds, 0
+
+
+_LEDGER = _FdLedger()
+
+
+def _far_end(fd: int) -> tuple[str, int] | None:
+    """The remote (ip, port) of the TCP connection libzmq holds on ``fd``; None if unknown."""
+    if fd < 0:
+        return None
+    try:
+        with socket.socket(fileno=os.dup(fd)) as conn:
+            return conn.getpeername()[:2]
+    except OSError:
+        return None
+
+
+def _hang_up(fd: int, far_end: tuple[str, int] | None) -> None:
+    """Shut down the inbound connection libzmq holds on ``fd``, if it still goes to ``far_end``.
+
+    libzmq has no call to drop one connection of a ROUTER. Shutting the socket down (through
+    a duplicate of its fd: the same socket, and ours to close) makes libzmq read its end and
+    close it, which frees the peer's routing id for the connection it opens next. The far
+    end is checked first, on the duplicate, so an fd number reused since is left alone.
+    """
+    if fd < 0 or far_end is None:
+        return
+    try:
+        with socket.socket(fileno=os.dup(fd)) as conn:
+            if conn.getpeername()[:2] == far_end:
+                conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed by libzmq (or not a socket any more): nothing to hang up
+
+
+def _trim_memory() -> None:
+    """Give freed heap back to the system (glibc's malloc_trim; a no-op elsewhere).
+
+    After a flood the sockets of thousands of made-up peers are freed, but glibc keeps the
+    pages in its arenas (measured: RSS stayed at 43 MB after a 29 MB start); trimmed, it
+    returns to 31 MB.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 @dataclass(frozen=True)
@@ -57,14 +195,24 @@ class Timing:
     tick: float = 0.25  # how often silences are checked
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What the engine lets remote input cost (see the module docstring)."""
+
+    max_message: int = DEFAULT_MAX_MESSAGE  # bytes; ZMQ_MAXMSGSIZE of the inbox
+    fd_reserve: int | None = None  # fds left to the application; None: default_fd_reserve()
+    max_pending: int = MAX_PENDING
+
+
 @dataclass
 class _Remote:
     """What the engine tracks of one remote peer."""
 
     uuid: uuidlib.UUID
     endpoint: str
-    outbox: zmq.Socket
-    monitor: zmq.Socket
+    address: tuple[str, int]  # (ip, port) of the mailbox it was learned at: binds the entry
+    outbox: zmq.Socket | None  # None between a session restart and the next tick
+    monitor: zmq.Socket | None  # None while pending (only beaconed)
     last_seen: float
     name: str = ""
     headers: dict[str, str] = field(default_factory=dict)
@@ -73,6 +221,11 @@ class _Remote:
     sent_sequence: int = 0
     want_sequence: int = 0
     pinged_at: float = 0.0
+    conn: int = -1  # our fd of the TCP connection its HELLO came on (ZMQ_SRCFD)
+    conn_peer: tuple[str, int] | None = None  # that connection's far end, to know the fd again
+    met_at: float = field(default_factory=time.monotonic)
+    reopen_at: float = 0.0  # its session restarted: a new outbox is opened then (0: no)
+    restarted_at: float = -math.inf  # when its session last restarted
     server_key: bytes = b""  # secure mode: the Z85 key its mailbox proved (as CURVE server)
 
 
@@ -88,6 +241,7 @@ class Engine:
         interface: Interface,
         beacon_port: int,
         timing: Timing,
+        limits: Limits | None = None,
         security: Security | None = None,
     ):
         self.uuid = uuid
@@ -95,23 +249,50 @@ class Engine:
         self.security = security
         self._warned: set[tuple[uuidlib.UUID, str]] = set()
         #: secure mode: peers whose beacons or HELLOs were refused: uuid -> (key, why, when)
-        self.refused: dict[uuidlib.UUID, tuple[bytes, str, float]] = {}
+        self.refused_keys: dict[uuidlib.UUID, tuple[bytes, str, float]] = {}
         self._refused_lock = threading.Lock()
+        self._gone_events = _MAILBOX_GONE if security is None else _SECURE_GONE
         self.nickname = nickname
         self.headers = dict(headers)
         self.report = report
         self.interface = interface
         self.beacon_port = beacon_port
         self.timing = timing
+        self.limits = limits or Limits()
         self.remotes: dict[uuidlib.UUID, _Remote] = {}
+        self.pending: dict[uuidlib.UUID, _Remote] = {}  # only beaconed, oldest first
+        self.sockets = 1  # ZeroMQ sockets open: the inbox, then 1 per pending and 3 per ready peer
+        self.evicted = 0  # pending peers evicted to make room (for tests and tools)
+        self.refused = 0  # peers not met for want of fds or sockets
+        self._high = 0  # most remotes held since memory was last trimmed
+        self._trims_due = 0  # ticks at which memory is still to be trimmed
         # validate our own HELLO before anything is opened, so bad names or headers fail in
         # start() and leave no socket behind (the endpoint is not known yet: any will do)
-        wire.encode_message(wire.Hello(1, "tcp://0.0.0.0:0", (), 0, nickname, self.headers))
+        own = wire.Hello(1, "tcp://0.0.0.0:0", (), 0, nickname, self.headers)
+        wire.encode_message(own)
+        problem = wire.hello_problem(own)
+        if problem:
+            raise ConfigurationError(f"beacon headers of {nickname!r} over the limit: {problem}")
         self.ctx = zmq.Context()
-        self.ctx.max_sockets = MAX_SOCKETS  # three sockets per remote peer
+        self.ctx.max_sockets = MAX_SOCKETS
         self.inbox = self.ctx.socket(zmq.ROUTER)
         self.inbox.setsockopt(zmq.LINGER, 0)
-        self.inbox.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        # No ROUTER_HANDOVER (Zyre sets it): with it, one connection under a live peer's
+        # routing id takes the id over and the peer's own connection goes deaf (measured:
+        # its PINGs vanish until it expires), and libzmq 4.3.5 was reported leaking the
+        # replaced connections. Without it the live connection keeps its id and a second
+        # one is parked by libzmq. The price: a peer that reopens its outbox before its old
+        # connection's end is seen here is parked too; it then beacons without a HELLO,
+        # and is met afresh after ``expired`` (_check_silences): our new HELLO makes it
+        # restart its session, on a new connection. zio itself opens the new outbox of a
+        # restarted session a tick later, when the old connection's end has been seen.
+        # Messages are bound to the connection the HELLO came on (ZMQ_SRCFD), and a peer
+        # that is forgotten has that connection hung up (_hang_up): one whose far end
+        # vanished without a word (a cut cable) would otherwise hold the routing id, and
+        # park the peer's new connection, until TCP gave up on it. This costs no traffic
+        # on an idle LAN, unlike TCP keepalive (measured: 1.0 -> 10 packets/s/node).
+        self.inbox.setsockopt(zmq.ROUTER_HANDOVER, 0)
+        self.inbox.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message)
         try:
             if security is not None:
                 security.apply_server(self.inbox)  # CURVE server behind the ZAP allow-list
@@ -251,12 +432,11 @@ class Engine:
     def _dispatch(self, sock: object) -> None:
         """Handle one ready socket; network input never raises out of here."""
         try:
-            if sock is self.inbox and self.security is not None:
+            if sock is self.inbox:
                 frames = self.inbox.recv_multipart(zmq.NOBLOCK, copy=False)
-                user = frames[-1].get("User-Id") if frames else ""
-                self._on_mail([f.bytes for f in frames], user)
-            elif sock is self.inbox:
-                self._on_mail(self.inbox.recv_multipart(zmq.NOBLOCK))
+                conn = frames[-1].get(zmq.SRCFD)
+                user = frames[-1].get("User-Id") if self.security is not None else None
+                self._on_mail([frame.bytes for frame in frames], conn, user)
             elif sock == self.recv_udp.fileno():
                 self._on_udp()
             else:
@@ -285,27 +465,370 @@ class Engine:
             server_key = b""
             if beacon.public_key:
                 server_key = zmq.utils.z85.encode(beacon.public_key)
-                if not beacon.is_leaving and not self._trusts(beacon.uuid, server_key):
+                if not beacon.is_leaving and beacon.uuid != self.uuid and not self._trusts(beacon.uuid, server_key):
                     continue
             if beacon.uuid == self.uuid:
                 continue
+            if ip == "0.0.0.0":
+                # pyre's beacons on loopback arrive so: only this host can send them
+                ip = self.interface.address
             remote = self.remotes.get(beacon.uuid)
             if beacon.is_leaving:
-                if remote is not None:
+                # only from the address it was learned at: anyone else may not say it goes
+                if remote is not None and remote.address[0] == ip:
                     self._forget(remote, "said goodbye", LEFT)
                 continue
-            endpoint = f"tcp://{ip}:{beacon.port}"
-            if remote is not None and (
-                not remote.endpoint.endswith(f":{beacon.port}") or remote.server_key != server_key
-            ):
-                self._forget(remote, f"moved to {endpoint}")
-                remote = None
             if remote is None:
-                self._meet(beacon.uuid, endpoint, server_key)
-            else:
+                self._meet(beacon.uuid, f"tcp://{ip}:{beacon.port}", (ip, beacon.port), server_key=server_key)
+            elif remote.address == (ip, beacon.port) and remote.server_key == server_key:
                 remote.last_seen = time.monotonic()
+            else:
+                # not where we met it: a spoofer, or a restart elsewhere whose old mailbox
+                # still lives (when it dies, the monitor says so and the next beacon meets it)
+                log.debug("beacon for %s from %s:%d ignored: it lives at %s", beacon.uuid, ip, beacon.port, remote.endpoint)
 
     # -- remotes -------------------------------------------------------------------------
+    def _room(self, fds: int, sockets: int, pending: bool) -> bool:
+        """Whether ``fds`` more file descriptors and ``sockets`` more ZeroMQ sockets fit.
+
+        Pending peers may not take the last ``PENDING_HEADROOM`` peers' worth of what
+        discovery may use (at most a quarter of it): that stays for peers that say HELLO, so
+        that an engine whose neighbour in the process is full of pending peers can still
+        meet a real one. (A quarter outright starved 100 real nodes in 4 processes: each
+        process needs 12 k fds of its 15 k budget, and new ones were refused past 11 k.)
+        """
+        soft = _soft_fd_limit()
+        reserve = self.limits.fd_reserve if self.limits.fd_reserve is not None else default_fd_reserve(soft)
+        budget = soft - reserve
+        if pending:
+            budget -= min(budget // 4, PENDING_HEADROOM * READY_FDS)
+        return _LEDGER.count() + fds <= budget and self.sockets + sockets <= MAX_SOCKETS - 8
+
+    def _make_room(self, fds: int, sockets: int, pending: bool = False) -> bool:
+        """Evict pending peers, oldest first, until ``fds``/``sockets`` fit; False if they never do."""
+        while not self._room(fds, sockets, pending):
+            if not self.pending:
+                return False
+            self._forget(next(iter(self.pending.values())), "evicted: room was needed")
+            self.evicted += 1
+        return True
+
+    def _meet(
+        self, uuid: uuidlib.UUID, endpoint: str, address: tuple[str, int], greeted: bool = False, server_key: bytes = b""
+    ) -> _Remote | None:
+        """Open a pending outbox to a peer that beaconed and greet it; None if there is no room.
+
+        A pending peer costs one ZeroMQ socket and two fds. Past ``max_pending`` of them, or
+        when the fds would eat into the application's reserve, the oldest pending peer is
+        evicted (a peer that matters says HELLO, and is met again then). Never fatal.
+        ``greeted``: the peer said HELLO and the caller made room for a ready peer.
+        """
+        if not greeted and len(self.pending) >= self.limits.max_pending:
+            oldest = next(iter(self.pending.values()))
+            if time.monotonic() - oldest.met_at < PENDING_GRACE:
+                # all had less than a second to say HELLO: this beacon waits (a real peer
+                # says HELLO to us anyway). Bounds the churn of a flood to max_pending per
+                # PENDING_GRACE: at 10 k/s churn, libzmq's reaper fell behind the closes
+                self._refuse(uuid, f"{len(self.pending)} peers already wait for a HELLO")
+                return None
+            self._forget(oldest, "evicted by a newer beacon")
+            self.evicted += 1
+        if not greeted and not self._make_room(PENDING_FDS, 1, pending=True):
+            self._refuse(uuid, "no file descriptors to spare")
+            return None
+        outbox = self._outbox(uuid)
+        if outbox is None:
+            return None
+        try:
+            if self.security is not None:
+                self.security.apply_client(outbox, server_key)
+            outbox.connect(endpoint)
+        except zmq.ZMQError as err:
+            log.info("cannot reach peer %s at %s: %s", uuid, endpoint, err)
+            outbox.close(0)
+            self.sockets -= 1
+            raise MalformedError(f"unusable endpoint {endpoint!r}") from err
+        remote = _Remote(uuid, endpoint, address, outbox, None, time.monotonic(), server_key=server_key)
+        self.remotes[uuid] = remote
+        self.pending[uuid] = remote
+        _LEDGER.add(PENDING_FDS)
+        self._send(remote, self._hello(0))
+        log.debug("%s meets %s at %s", self.nickname, uuid, endpoint)
+        return remote
+
+    def _refuse(self, uuid: uuidlib.UUID, why: str) -> None:
+        self.refused += 1
+        if self.refused == 1 or self.refused % 1000 == 0:
+            log.warning("%s cannot open a mailbox to peer %s now (%s; %d refused so far)", self.nickname, uuid, why, self.refused)
+
+    def _outbox(self, uuid: uuidlib.UUID) -> zmq.Socket | None:
+        try:
+            outbox = self.ctx.socket(zmq.DEALER)
+        except zmq.ZMQError as err:
+            self._refuse(uuid, str(err))
+            return None
+        self.sockets += 1
+        outbox.setsockopt(zmq.LINGER, 0)
+        outbox.setsockopt(zmq.ROUTING_ID, wire.routing_id_for(self.uuid))
+        outbox.setsockopt(zmq.SNDHWM, 1000)
+        return outbox
+
+    def _watch(self, remote: _Remote) -> bool:
+        """Give a peer that said HELLO its outbox monitor (two more sockets); False if no room."""
+        monitor = None
+        try:
+            # a new address every time: the one of a monitor just closed may still be bound
+            monitor_address = f"inproc://zio-monitor-{remote.uuid.hex}-{next(self._monitor_ids)}"
+            remote.outbox.monitor(monitor_address, self._gone_events)
+            monitor = self.ctx.socket(zmq.PAIR)
+            monitor.setsockopt(zmq.LINGER, 0)
+            monitor.connect(monitor_address)
+        except zmq.ZMQError as err:
+            self._refuse(remote.uuid, str(err))
+            try:
+                remote.outbox.disable_monitor()
+            except zmq.ZMQError:
+                pass
+            if monitor is not None:
+                monitor.close(0)
+            return False
+        self.sockets += 2
+        _LEDGER.add(READY_FDS - PENDING_FDS)
+        remote.monitor = monitor
+        self.pending.pop(remote.uuid, None)
+        self._poller.register(monitor, zmq.POLLIN)
+        return True
+
+    def _hello(self, sequence: int) -> wire.Hello:
+        return wire.Hello(sequence, self.endpoint, (), 0, self.nickname, self.headers)
+
+    def _send(self, remote: _Remote, msg: wire.ZreMessage) -> None:
+        """Send ``msg`` with the next sequence number for ``remote``; never blocks."""
+        if remote.outbox is None:
+            return  # reopening: the HELLO on the new outbox starts the count again
+        remote.sent_sequence = wire.next_sequence(remote.sent_sequence)
+        msg = dataclasses.replace(msg, sequence=remote.sent_sequence)
+        try:
+            remote.outbox.send_multipart(wire.encode_message(msg), zmq.NOBLOCK)
+        except zmq.ZMQError as err:
+            log.debug("send to %s dropped: %s", remote.uuid, err)
+
+    def _drop_sockets(self, remote: _Remote) -> None:
+        if remote.outbox is None:
+            return
+        if remote.monitor is not None:
+            try:
+                self._poller.unregister(remote.monitor)
+            except (KeyError, AttributeError):
+                pass
+            try:
+                remote.outbox.disable_monitor()
+            except zmq.ZMQError:
+                pass
+            remote.monitor.close(0)
+            self.sockets -= 2
+            _LEDGER.add(PENDING_FDS - READY_FDS)
+        remote.outbox.close(0)
+        self.sockets -= 1
+        _LEDGER.add(-PENDING_FDS)
+        remote.outbox = remote.monitor = None
+
+    def _reopen(self, remote: _Remote) -> None:
+        """Open a new outbox to a peer whose session restarted, and say HELLO on it."""
+        remote.reopen_at = 0.0
+        if not self._make_room(READY_FDS, 3):
+            self._refuse(remote.uuid, "no file descriptors to spare")
+            self._forget(remote, "no room to greet it again")
+            return
+        outbox = self._outbox(remote.uuid)
+        if outbox is None:
+            self._forget(remote, "no room to greet it again")
+            return
+        try:
+            if self.security is not None:
+                self.security.apply_client(outbox, remote.server_key)
+            outbox.connect(remote.endpoint)
+        except zmq.ZMQError:
+            outbox.close(0)
+            self.sockets -= 1
+            self._forget(remote, "its endpoint became unusable")
+            return
+        remote.outbox = outbox
+        _LEDGER.add(PENDING_FDS)
+        if not self._watch(remote):
+            self._forget(remote, "no room for its monitor")
+            return
+        remote.sent_sequence = 0
+        self._send(remote, self._hello(0))
+
+    def _forget(self, remote: _Remote, why: str, reason: str = LOST) -> None:
+        """Remove a peer; report its exit (with ``reason``) if its entry was reported."""
+        if self.remotes.pop(remote.uuid, None) is None:
+            return
+        self.pending.pop(remote.uuid, None)
+        self._drop_sockets(remote)
+        if reason != STOPPED:
+            _hang_up(remote.conn, remote.conn_peer)
+        log.debug("%s forgets %s (%s): %s", self.nickname, remote.name, remote.uuid, why)
+        if remote.ready:
+            self.report(PeerEvent(EXIT, PeerInfo(remote.uuid, remote.name, dict(remote.headers)), reason))
+
+    def _on_monitor(self, monitor: zmq.Socket) -> None:
+        event = parse_monitor_message(monitor.recv_multipart(zmq.NOBLOCK))
+        if not event["event"] & self._gone_events:
+            return
+        why = "its connection closed" if event["event"] == zmq.EVENT_DISCONNECTED else "its mailbox refused us"
+        for remote in list(self.remotes.values()):
+            if remote.monitor is monitor:
+                self._forget(remote, why)
+
+    def _check_silences(self, now: float) -> None:
+        _LEDGER.measure(now)
+        self._high = max(self._high, len(self.remotes))
+        if self._high - len(self.remotes) >= TRIM_AFTER:
+            # many peers went (a flood ended): give their memory back, now and at the next
+            # ticks too (libzmq frees a closed socket's memory later, in its reaper thread)
+            self._trims_due = 3
+            self._high = len(self.remotes)
+        if self._trims_due:
+            self._trims_due -= 1
+            _trim_memory()
+        for remote in list(self.remotes.values()):
+            if self.security is not None and not self.security.is_trusted(remote.server_key):
+                self._forget(remote, "its key is no longer trusted")
+                continue
+            if remote.reopen_at and now >= remote.reopen_at:
+                self._reopen(remote)
+            if remote.uuid not in self.remotes:
+                continue
+            silent = now - remote.last_seen
+            if silent >= self.timing.expired:
+                self._forget(remote, f"silent for {silent:.1f} s")
+            elif not remote.ready and now - remote.met_at >= PENDING_PATIENCE * self.timing.expired:
+                # it beacons but never says HELLO: a spoofer, or a peer whose new connection
+                # libzmq parked behind its old one (no ROUTER_HANDOVER); meet it afresh. Not
+                # sooner: under load a real HELLO takes seconds, and meeting afresh too early
+                # parks our own new connection behind the old one (measured: 100 nodes in 4
+                # processes never converged with a patience of 1 x expired; 6.3 s without it)
+                self._forget(remote, "beacons without a HELLO")
+            elif silent >= self.timing.evasive and now - remote.pinged_at >= self.timing.evasive:
+                remote.pinged_at = now
+                self._send(remote, wire.Ping(0))
+
+    # -- mail ---------------------------------------------------------------------------
+    def _on_mail(self, frames: list[bytes], conn: int = -1, user: str | None = None) -> None:
+        """One message on our mailbox, from connection ``conn``; in secure mode ``user`` is
+        the Z85 key that connection proved."""
+        if len(frames) < 2:
+            raise MalformedError(f"mailbox message of {len(frames)} frame(s)")
+        sender = wire.uuid_from_routing_id(frames[0])
+        if sender == self.uuid:
+            # only an impostor, or our own outbox lured to our inbox, writes in our name
+            raise MalformedError("mail in our own name: a peer never meets itself")
+        msg = wire.decode_message(frames[1:])
+        remote = self.remotes.get(sender)
+        if isinstance(msg, wire.Hello):
+            key = b""
+            if self.security is not None:
+                claimed = msg.headers.get(KEY_HEADER, "")
+                if not user or claimed != user:
+                    raise MalformedError(f"HELLO from {sender} claims key {claimed!r}, its connection proved {user!r}")
+                key = claimed.encode()
+                if not self._trusts(sender, key, msg.name):
+                    return
+                if remote is not None and remote.server_key != key:
+                    if remote.ready:
+                        log.info("ignored HELLO for live peer %s with another key", sender)
+                        return
+                    self._forget(remote, "its HELLO has another key than its beacon")
+                    remote = None
+            self._on_hello(sender, msg, remote, conn, key)
+            return
+        if remote is None or not remote.ready:
+            log.debug("ignored %s from a peer that has not said HELLO: %s", type(msg).__name__, sender)
+            return
+        in_sequence = wire.sequence_follows(wire.next_sequence(remote.want_sequence), msg.sequence)
+        if conn != remote.conn:
+            # not the connection its HELLO came on: the peer's outbox reconnected (then it
+            # goes on with the next sequence number, and we follow it there), or someone
+            # else uses its routing id: that is dropped, and evicts nothing
+            if not in_sequence:
+                log.info("dropped %s for %s from another connection (sequence %d)", type(msg).__name__, sender, msg.sequence)
+                return
+            remote.conn, remote.conn_peer = conn, _far_end(conn)
+        if not in_sequence:
+            self._forget(remote, f"lost messages (sequence {msg.sequence})")
+            return
+        remote.want_sequence = msg.sequence
+        remote.last_seen = time.monotonic()
+        if isinstance(msg, wire.Ping):
+            self._send(remote, wire.PingOk(0))
+        elif isinstance(msg, wire.Join):
+            remote.groups.add(msg.group)
+        elif isinstance(msg, wire.Leave):
+            remote.groups.discard(msg.group)
+        elif isinstance(msg, (wire.Whisper, wire.Shout)):
+            log.debug("%s from %s not delivered: zio does not expose ZRE groups yet", type(msg).__name__, remote.name)
+
+    def _on_hello(
+        self, sender: uuidlib.UUID, hello: wire.Hello, remote: _Remote | None, conn: int = -1, key: bytes = b""
+    ) -> None:
+        address = wire.tcp_endpoint(hello.endpoint)  # MalformedError if it cannot be connected
+        problem = wire.hello_problem(hello)
+        if problem:
+            raise MalformedError(f"HELLO from {sender} over the limits: {problem}")
+        if remote is not None and remote.address != address:
+            if remote.ready:
+                # a second identity claim for a live peer, naming another mailbox: the first stands
+                log.info("ignored HELLO for live peer %s naming %s: it lives at %s", sender, hello.endpoint, remote.endpoint)
+                return
+            self._forget(remote, f"said HELLO from {hello.endpoint}")  # a pending guess, replaced
+            remote = None
+        if (
+            remote is not None
+            and remote.ready
+            and time.monotonic() - remote.restarted_at < self.timing.expired
+            and (hello.name, dict(hello.headers)) == (remote.name, remote.headers)
+        ):
+            # the same peer answering our own restart of this session (its new connection's
+            # HELLO): taken as the session's HELLO; restarting again would start a ping-pong
+            # (measured: 83 restarts in a row while 100 nodes met)
+            log.debug("%s: %s (%s) answered our restart", self.nickname, remote.name, sender)
+            remote.conn, remote.conn_peer = conn, _far_end(conn)
+            remote.want_sequence = hello.sequence
+            remote.last_seen = time.monotonic()
+            return
+        elif remote is not None and remote.ready:
+            # a second HELLO: the peer restarted its session; start over with it on a new
+            # outbox (a new connection clears one of ours its ROUTER may have parked), opened
+            # at the first tick REOPEN_DELAY later, once the peer's ROUTER has seen our old
+            # connection end (a new one that came first would be parked there)
+            log.debug("%s: %s (%s) said HELLO again", self.nickname, remote.name, sender)
+            self.report(PeerEvent(EXIT, PeerInfo(remote.uuid, remote.name, dict(remote.headers)), LOST))
+            self._drop_sockets(remote)
+            remote.reopen_at = time.monotonic() + REOPEN_DELAY
+            remote.restarted_at = time.monotonic()
+        elif remote is None:
+            self.pending.pop(sender, None)
+            if not self._make_room(READY_FDS, 3):
+                self._refuse(sender, "no file descriptors to spare")
+                return
+            remote = self._meet(sender, hello.endpoint, address, greeted=True, server_key=key)
+            if remote is None:
+                return
+        if not remote.reopen_at and remote.monitor is None and not self._watch(remote):
+            self._forget(remote, "no room for its monitor")
+            return
+        remote.name = hello.name
+        remote.headers = dict(hello.headers)
+        remote.groups = set(hello.groups)
+        remote.want_sequence = hello.sequence
+        remote.last_seen = time.monotonic()
+        remote.ready = True
+        remote.conn, remote.conn_peer = conn, _far_end(conn)
+        self.report(PeerEvent(ENTER, PeerInfo(sender, hello.name, dict(hello.headers))))
+
+    # -- secure mode ----------------------------------------------------------------------
     def _trusts(self, uuid: uuidlib.UUID, key: bytes, nick: str | None = None) -> bool:
         """Secure mode: True if ``key`` is trusted (and may be ``nick``); else log once."""
         assert self.security is not None
@@ -317,11 +840,11 @@ class Engine:
             why = None if self.security.is_trusted(key) else f"advertises key {key.decode()}, which is not trusted"
         with self._refused_lock:
             if why is None:
-                self.refused.pop(uuid, None)
+                self.refused_keys.pop(uuid, None)
                 return True
-            if len(self.refused) >= 1000:
-                self.refused.clear()  # bounded, whatever a noisy network sends
-            self.refused[uuid] = (key, why, time.monotonic())
+            if len(self.refused_keys) >= 1000:
+                self.refused_keys.clear()  # bounded, whatever a noisy network sends
+            self.refused_keys[uuid] = (key, why, time.monotonic())
         if (uuid, why) not in self._warned:
             if len(self._warned) >= 1000:
                 self._warned.clear()
@@ -338,164 +861,11 @@ class Engine:
         if not plain.is_leaving and plain.uuid != self.uuid:
             self._trusts(plain.uuid, b"")
 
-    def _meet(self, uuid: uuidlib.UUID, endpoint: str, server_key: bytes = b"") -> _Remote | None:
-        """Open an outbox to a new peer and greet it; None if the sockets for it cannot be had.
-
-        A peer costs three ZeroMQ sockets (its outbox, the outbox's monitor and our end of
-        it) and a context holds 1023: past about 340 peers, newcomers are logged and
-        dropped (they are met at a later beacon if room was made), never fatal.
-        """
-        outbox = monitor = None
-        try:
-            outbox = self.ctx.socket(zmq.DEALER)
-            outbox.setsockopt(zmq.LINGER, 0)
-            outbox.setsockopt(zmq.ROUTING_ID, wire.routing_id_for(self.uuid))
-            outbox.setsockopt(zmq.SNDHWM, 1000)
-            # a new address every time: the one of a monitor just closed may still be bound
-            monitor_address = f"inproc://zio-monitor-{uuid.hex}-{next(self._monitor_ids)}"
-            outbox.monitor(monitor_address, _MAILBOX_GONE if self.security is None else _SECURE_GONE)
-            monitor = self.ctx.socket(zmq.PAIR)
-            monitor.setsockopt(zmq.LINGER, 0)
-            monitor.connect(monitor_address)
-        except zmq.ZMQError as err:
-            log.warning("%s cannot open a mailbox to peer %s now: %s", self.nickname, uuid, err)
-            for sock in (monitor, outbox):
-                if sock is not None:
-                    sock.close(0)
-            return None
-        try:
-            if self.security is not None:
-                self.security.apply_client(outbox, server_key)
-            outbox.connect(endpoint)
-        except zmq.ZMQError as err:
-            log.info("cannot reach peer %s at %s: %s", uuid, endpoint, err)
-            monitor.close(0)
-            outbox.close(0)
-            raise MalformedError(f"unusable endpoint {endpoint!r}") from err
-        remote = _Remote(uuid, endpoint, outbox, monitor, time.monotonic(), server_key=server_key)
-        self.remotes[uuid] = remote
-        self._poller.register(monitor, zmq.POLLIN)
-        self._send(remote, self._hello(0))
-        log.debug("%s meets %s at %s", self.nickname, uuid, endpoint)
-        return remote
-
-    def _hello(self, sequence: int) -> wire.Hello:
-        return wire.Hello(sequence, self.endpoint, (), 0, self.nickname, self.headers)
-
-    def _send(self, remote: _Remote, msg: wire.ZreMessage) -> None:
-        """Send ``msg`` with the next sequence number for ``remote``; never blocks."""
-        remote.sent_sequence = wire.next_sequence(remote.sent_sequence)
-        msg = dataclasses.replace(msg, sequence=remote.sent_sequence)
-        try:
-            remote.outbox.send_multipart(wire.encode_message(msg), zmq.NOBLOCK)
-        except zmq.ZMQError as err:
-            log.debug("send to %s dropped: %s", remote.uuid, err)
-
-    def _drop_sockets(self, remote: _Remote) -> None:
-        try:
-            self._poller.unregister(remote.monitor)
-        except (KeyError, AttributeError):
-            pass
-        try:
-            remote.outbox.disable_monitor()
-        except zmq.ZMQError:
-            pass
-        remote.monitor.close(0)
-        remote.outbox.close(0)
-
-    def _forget(self, remote: _Remote, why: str, reason: str = LOST) -> None:
-        """Remove a peer; report its exit (with ``reason``) if its entry was reported."""
-        if self.remotes.pop(remote.uuid, None) is None:
-            return
-        self._drop_sockets(remote)
-        log.debug("%s forgets %s (%s): %s", self.nickname, remote.name, remote.uuid, why)
-        if remote.ready:
-            self.report(PeerEvent(EXIT, PeerInfo(remote.uuid, remote.name, dict(remote.headers)), reason))
-
-    def _on_monitor(self, monitor: zmq.Socket) -> None:
-        event = parse_monitor_message(monitor.recv_multipart(zmq.NOBLOCK))
-        if not event["event"] & _SECURE_GONE:
-            return
-        why = "its connection closed" if event["event"] == zmq.EVENT_DISCONNECTED else "its mailbox refused us"
-        for remote in list(self.remotes.values()):
-            if remote.monitor is monitor:
-                self._forget(remote, why)
-
-    def _check_silences(self, now: float) -> None:
-        for remote in list(self.remotes.values()):
-            if self.security is not None and not self.security.is_trusted(remote.server_key):
-                self._forget(remote, "its key is no longer trusted")
-                continue
-            silent = now - remote.last_seen
-            if silent >= self.timing.expired:
-                self._forget(remote, f"silent for {silent:.1f} s")
-            elif silent >= self.timing.evasive and now - remote.pinged_at >= self.timing.evasive:
-                remote.pinged_at = now
-                self._send(remote, wire.Ping(0))
-
-    # -- mail ---------------------------------------------------------------------------
-    def _on_mail(self, frames: list[bytes], user: str | None = None) -> None:
-        """One message on our mailbox; in secure mode ``user`` is the Z85 key its connection proved."""
-        if len(frames) < 2:
-            raise MalformedError(f"mailbox message of {len(frames)} frame(s)")
-        sender = wire.uuid_from_routing_id(frames[0])
-        if sender == self.uuid:
-            # only an impostor, or our own outbox lured to our inbox, writes in our name
-            raise MalformedError("mail in our own name: a peer never meets itself")
-        msg = wire.decode_message(frames[1:])
-        remote = self.remotes.get(sender)
-        if isinstance(msg, wire.Hello):
-            if self.security is not None:
-                key = msg.headers.get(KEY_HEADER, "")
-                if not user or key != user:
-                    raise MalformedError(f"HELLO from {sender} claims key {key!r}, its connection proved {user!r}")
-                if not self._trusts(sender, key.encode(), msg.name):
-                    return
-                if remote is not None and remote.server_key != key.encode():
-                    self._forget(remote, "its HELLO has another key than its beacon")
-                    remote = None
-            self._on_hello(sender, msg, remote)
-            return
-        if remote is None or not remote.ready:
-            log.debug("ignored %s from a peer that has not said HELLO: %s", type(msg).__name__, sender)
-            return
-        if not wire.sequence_follows(wire.next_sequence(remote.want_sequence), msg.sequence):
-            self._forget(remote, f"lost messages (sequence {msg.sequence})")
-            return
-        remote.want_sequence = msg.sequence
-        remote.last_seen = time.monotonic()
-        if isinstance(msg, wire.Ping):
-            self._send(remote, wire.PingOk(0))
-        elif isinstance(msg, wire.Join):
-            remote.groups.add(msg.group)
-        elif isinstance(msg, wire.Leave):
-            remote.groups.discard(msg.group)
-        elif isinstance(msg, (wire.Whisper, wire.Shout)):
-            log.debug("%s from %s not delivered: zio does not expose ZRE groups yet", type(msg).__name__, remote.name)
-
-    def _on_hello(self, sender: uuidlib.UUID, hello: wire.Hello, remote: _Remote | None) -> None:
-        if remote is not None and remote.ready:
-            # a second HELLO: the peer restarted its session; start over with it
-            self._forget(remote, "said HELLO again")
-            remote = None
-        if remote is None:
-            key = hello.headers.get(KEY_HEADER, "").encode() if self.security is not None else b""
-            remote = self._meet(sender, hello.endpoint, key)
-            if remote is None:
-                return
-        remote.name = hello.name
-        remote.headers = dict(hello.headers)
-        remote.groups = set(hello.groups)
-        remote.want_sequence = hello.sequence
-        remote.last_seen = time.monotonic()
-        remote.ready = True
-        self.report(PeerEvent(ENTER, PeerInfo(sender, hello.name, dict(hello.headers))))
-
     def refused_peers(self) -> list[tuple[uuidlib.UUID, bytes, str]]:
         """Secure mode: peers refused within the last ``expired`` seconds (uuid, key, why)."""
         now = time.monotonic()
         with self._refused_lock:
-            return [(u, k, why) for u, (k, why, when) in self.refused.items() if now - when < self.timing.expired]
+            return [(u, k, why) for u, (k, why, when) in self.refused_keys.items() if now - when < self.timing.expired]
 
     def groups_of(self, uuid: uuidlib.UUID) -> set[str]:
         """The ZRE groups a peer has joined (for tests and tools; zio has no group API yet)."""

@@ -69,6 +69,11 @@ __all__ = [
     "routing_id_for",
     "sequence_follows",
     "uuid_from_routing_id",
+    "MAX_HEADERS",
+    "MAX_HEADER_BYTES",
+    "MAX_GROUPS",
+    "hello_problem",
+    "tcp_endpoint",
 ]
 
 logger = logging.getLogger(__name__)
@@ -94,6 +99,13 @@ JOIN = 4
 LEAVE = 5
 PING = 6
 PING_OK = 7
+
+#: Limits on what one HELLO may carry (ours is refused at start, a remote one is dropped).
+#: The header budget is the one of the mdns backend's TXT record (about 8.7 kB), so that
+#: headers that work with one built-in backend work with the other.
+MAX_HEADERS = 256
+MAX_HEADER_BYTES = 8700
+MAX_GROUPS = 256
 
 _SEQUENCE_MODULUS = 1 << 16
 _UINT32_MAX = (1 << 32) - 1
@@ -589,3 +601,47 @@ def _as_bytes(data: Any, what: str) -> bytes:
 def _content(frames: list[Any]) -> tuple[bytes, ...]:
     """Return the content frames (everything after frame1) as bytes."""
     return tuple(_as_bytes(frame, f"content frame {i}") for i, frame in enumerate(frames[1:]))
+
+
+# ---------------------------------------------------------------------------------
+# Limits and endpoints (checks the engine applies to HELLOs; the codec itself is total)
+# ---------------------------------------------------------------------------------
+
+
+def hello_problem(hello: Hello) -> str | None:
+    """Say why ``hello`` is over the limits (header count/bytes, groups), or None if it is not."""
+    if len(hello.headers) > MAX_HEADERS:
+        return f"{len(hello.headers)} headers, at most {MAX_HEADERS} allowed"
+    size = sum(len(k.encode("utf-8")) + len(v.encode("utf-8")) for k, v in hello.headers.items())
+    if size > MAX_HEADER_BYTES:
+        return f"{size} bytes of headers, at most {MAX_HEADER_BYTES} allowed"
+    if len(hello.groups) > MAX_GROUPS:
+        return f"{len(hello.groups)} groups, at most {MAX_GROUPS} allowed"
+    return None
+
+
+def tcp_endpoint(endpoint: str) -> tuple[str, int]:
+    """Return (IPv4 address, port) of a connectable ``tcp://a.b.c.d:port`` mailbox endpoint.
+
+    Raises MalformedError for anything else: another transport (``ipc``, ``inproc``), a
+    host name (resolving it would block the engine, and Zyre and pyre always send an
+    address), an address nobody can be connected at (0.0.0.0, multicast, broadcast) or
+    port 0.
+    """
+    import ipaddress
+
+    if not isinstance(endpoint, str) or not endpoint.startswith("tcp://"):
+        raise MalformedError(f"mailbox endpoint {endpoint!r} is not tcp://address:port")
+    host, sep, port_text = endpoint[6:].rpartition(":")
+    if not sep or not port_text.isdigit() or len(port_text) > 5:
+        raise MalformedError(f"mailbox endpoint {endpoint!r} has no port")
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise MalformedError(f"mailbox endpoint {endpoint!r}: port out of range")
+    try:
+        address = ipaddress.IPv4Address(host)
+    except ValueError:
+        raise MalformedError(f"mailbox endpoint {endpoint!r}: not an IPv4 address") from None
+    if address.is_unspecified or address.is_multicast or address == ipaddress.IPv4Address("255.255.255.255"):
+        raise MalformedError(f"mailbox endpoint {endpoint!r}: no peer can listen there")
+    return str(address), port
