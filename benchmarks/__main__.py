@@ -15,7 +15,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Runs of the pool scenarios per backend (each 3 to 4 s: a 2 s idle period, start-up, tear-down).
 POOL_RUNS, POOL_RUNS_QUICK = 5, 2
-SECTIONS = ["throughput", "codec", "discovery", "exits", "convergence", "pool", "flood"]
+SECTIONS = ["throughput", "codec", "security", "discovery", "exits", "convergence", "pool", "flood"]
 #: etcd convergence rows: (nodes, nodes per process, cap in seconds). The 1000-node row
 #: (10 processes) takes about 30 s and runs in full runs only.
 ETCD_SIZES = [(100, 25, 30.0), (1000, 100, 60.0)]
@@ -80,6 +80,14 @@ def main(argv: list[str] | None = None) -> int:
 
         progress("codec: Message encode/decode")
         run.codec = codec.run(args.quick)
+    if "security" in sections:
+        from . import security
+
+        progress("security: CURVE PUSH/PULL vs raw pyzmq CURVE")
+        run.security_throughput = security.curve_throughput(args.quick)
+        if isolated:
+            progress("security: discovery enter, security on vs off")
+            run.security_enter = security.discovery_enter(args.quick)
     discovery_wanted = any(s in sections for s in ("discovery", "exits", "convergence", "pool", "flood"))
     if discovery_wanted and not isolated:
         progress("discovery sections refused: not isolated")

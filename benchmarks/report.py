@@ -68,6 +68,8 @@ class Run:
     exit_cap: float | None = None
     convergence: list[dict] = field(default_factory=list)
     pool: dict[str, dict] = field(default_factory=dict)
+    security_throughput: list[dict] = field(default_factory=list)
+    security_enter: dict[str, dict] = field(default_factory=dict)
     flood: dict = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
@@ -160,6 +162,15 @@ class Run:
             if r.get("tuned_best"):
                 anchor += f" (tuned pyzmq {rate(r['tuned_best'])})"
             rows.append(Row(what, rate(r["zio_best"]), anchor, f"{r['ratio']:.2f}", target, verdict(ok)))
+        for r in self.security_throughput:
+            rows.append(Row(f"CURVE Port send+recv {r['pattern']}, {r['size']}", rate(r["zio_best"]),
+                            f"raw pyzmq CURVE {rate(r['raw_best'])}", f"{r['ratio']:.2f}", "≥ 0.90 of raw",
+                            verdict(r["ratio"] >= 0.90)))
+        for kind, d in self.security_enter.items():
+            on, off = d.get("on_median"), d.get("off_median")
+            ok = None if on is None or off is None else on <= 2 * off
+            rows.append(Row(f"new node visible, security on, {kind}", dur(on), f"security off {dur(off)}",
+                            f"{on / off:.2f}" if on and off else "", "≤ 2× off", verdict(ok)))
         for r in self.codec:
             rows.append(Row(f"Message {r['what']}", rate(r["zio"]), f"bare struct {rate(r['anchor'])}",
                             f"{r['zio'] / r['anchor']:.2f}"))
@@ -373,7 +384,9 @@ class Run:
                          "draft": bool(zmq.has("draft")), "python": platform.python_version(),
                          "cpus": os.cpu_count()},
             "throughput": self.throughput, "codec": self.codec, "enter_leave": self.enter_leave,
-            "exits": self.exits, "convergence": self.convergence, "pool": self.pool, "flood": self.flood, "missing": self.missing,
+            "exits": self.exits, "convergence": self.convergence, "pool": self.pool, "flood": self.flood,
+            "missing": self.missing,
+            "security_throughput": self.security_throughput, "security_enter": self.security_enter,
             "errors": self.errors,
             "table": [r.__dict__ for r in self.rows()],
         }

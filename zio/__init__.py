@@ -27,12 +27,13 @@ from .node import Node
 from .peer import Peer
 from .plugins import BackendInfo, available_backends, make_backend
 from .port import Port
+from .security import Security
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BackendError", "BackendInfo", "ConfigurationError", "CoordHeader", "Discovery",
     "DiscoveryError", "ENTER", "EXIT", "LEFT", "LOST", "STOPPED", "MalformedError", "Message", "MessageLevel", "Node",
-    "Peer", "PeerEvent", "PeerInfo", "Port", "PortError", "PortTimeout", "PrefixHeader", "UPDATE", "ZioError",
+    "Peer", "PeerEvent", "PeerInfo", "Port", "PortError", "PortTimeout", "PrefixHeader", "Security", "UPDATE", "ZioError",
     "available_backends", "hookimpl", "make_backend",
 ]

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import zmq
 
 from . import config, plugins
+from .security import KEY_HEADER, write_certificates
 from .discovery import PeerInfo
 from .errors import ConfigurationError, ZioError
 from .message import Message
@@ -159,14 +160,23 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trust_note(info: PeerInfo, state: str) -> str:
+    key = info.headers.get(KEY_HEADER)
+    return f"  key={key or '-'}  {state}"
+
+
 def cmd_peers(args: argparse.Namespace) -> int:
-    """List the peers on the network (with --watch: follow them as they come and go)."""
+    """List the peers on the network (with --watch: follow them as they come and go), with
+    each peer's CURVE key and whether it is trusted ($ZIO_CERT and $ZIO_TRUSTED)."""
     with Peer(args.nick, discovery=_backend(args)) as peer:
         print(f"# listening with {peer.backend.describe()}", file=sys.stderr)
         if not args.watch:
             time.sleep(args.wait)
-            for info in sorted(peer.peers.values(), key=lambda i: (i.nick, str(i.uuid))):
-                _print_peer(info)
+            status = peer.trust_status()
+            if status is None:
+                status = [(info, "trust not checked (security off)") for info in peer.peers.values()]
+            for info, state in sorted(status, key=lambda s: (s[0].nick, str(s[0].uuid))):
+                _print_peer(info, _trust_note(info, state))
             return 0
         deadline = None if args.duration is None else time.monotonic() + args.duration
         while deadline is None or time.monotonic() < deadline:
@@ -177,6 +187,15 @@ def cmd_peers(args: argparse.Namespace) -> int:
             print(f"{time.strftime('%H:%M:%S')} {event.kind.upper()}", end=" ")
             _print_peer(event.peer, f"  ({event.reason})" if event.reason else "")
             sys.stdout.flush()
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    """Write a CURVE certificate pair NAME.key (public: copy it into the trusted directories
+    of the nodes that may talk to this one) and NAME.key_secret (this node's $ZIO_CERT)."""
+    public, secret = write_certificates(args.dir, args.name, nick=args.nick)
+    print(f"public certificate: {public}")
+    print(f"secret certificate: {secret}")
     return 0
 
 
@@ -306,6 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
     send.add_argument("--level", type=int, default=0, help="message level 0-8")
     send.add_argument("--origin", type=int, default=0, help="origin number stamped on the message")
     commands.choices["recv"].add_argument("--count", type=int, default=1, help="messages to print (0: forever)")
+    keygen = commands.add_parser("keygen", help=cmd_keygen.__doc__, description=cmd_keygen.__doc__)
+    keygen.set_defaults(func=cmd_keygen)
+    keygen.add_argument("name", help="file name of the pair (NAME.key, NAME.key_secret)")
+    keygen.add_argument("--dir", default=".", help="directory to write them in (default: .)")
+    keygen.add_argument("--nick", help="pin the key to this nickname (certificate metadata 'nick')")
     echo = add("echo", cmd_echo)
     echo.add_argument("--nick", default="echo", help="node nickname (default echo)")
     echo.add_argument("--port", default="service", help="port name (default service)")

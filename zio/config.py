@@ -5,6 +5,8 @@
 ``ZIO_INTERFACE``          interface name (``eth0``) or IPv4 address discovery uses
 ``ZIO_BEACON_PORT``        UDP port of the ZRE beacon (default 5670)
 ``ZIO_RESOLVE_TIMEOUT_MS`` how long ``Port.online()`` waits for named nodes (default 5000)
+``ZIO_CERT``               this node's secret CURVE certificate: security on (with ``ZIO_TRUSTED``)
+``ZIO_TRUSTED``            directory of trusted public certificates (see :mod:`zio.security`)
 =========================  ==========================================================
 """
 from __future__ import annotations

@@ -7,6 +7,7 @@ from typing import Any
 
 
 from . import config, plugins
+from . import security as security_mod
 from .discovery import Discovery
 from .errors import ConfigurationError
 from .peer import Peer
@@ -31,6 +32,7 @@ class Node:
         hostname: str | None = None,
         *,
         discovery: str | Discovery | None = None,
+        security: security_mod.Security | bool | None = None,
     ):
         if not isinstance(nick, str) or not nick:
             raise ConfigurationError(f"a node nickname must be a non-empty string, not {nick!r}")
@@ -39,6 +41,8 @@ class Node:
         self.origin = origin
         self.hostname = hostname
         self.discovery = discovery
+        #: CURVE trust of the node's Peer and ports (None: off; default from $ZIO_CERT/$ZIO_TRUSTED)
+        self.security = security_mod.resolve(security)
         self.ports: dict[str, Port] = {}
         self.peer: Peer | None = None
 
@@ -53,7 +57,7 @@ class Node:
             return existing
         if socket_type is None:
             raise KeyError(f"node {self.nick!r} has no port {name!r}")
-        port = Port(name, socket_type, self.hostname or DEFAULT_HOSTNAME)
+        port = Port(name, socket_type, self.hostname or DEFAULT_HOSTNAME, security=self.security or False)
         port.origin = self.origin
         self.ports[name] = port
         return port
@@ -80,7 +84,7 @@ class Node:
                 if self.hostname is None:
                     port.hostname = host
                 advertised.update(port.do_binds())
-            self.peer = Peer(self.nick, discovery=backend, **advertised)
+            self.peer = Peer(self.nick, discovery=backend, security=self.security or False, **advertised)
             if timeout_ms is None:
                 timeout_ms = config.resolve_timeout_ms()
             deadline = time.monotonic() + max(0.0, timeout_ms) / 1000.0

@@ -10,6 +10,7 @@ import weakref
 from typing import Any, Callable, Iterable, Iterator
 
 from . import plugins
+from . import security as security_mod
 from .discovery import ENTER, EXIT, STOPPED, UPDATE, Discovery, PeerEvent, PeerInfo
 from .errors import ConfigurationError
 
@@ -90,10 +91,12 @@ class _Table:
             self.cond.notify_all()
 
 
-def _stop_backend(table: _Table, backend: Discovery) -> None:
-    """Stop ``backend``; the exits it reports on the way carry reason "stopped"."""
+def _stop_backend(table: _Table, backend: Discovery, gate: Any = None) -> None:
+    """Stop ``backend`` (and the trust gate); the exits it reports on the way carry reason "stopped"."""
     table.stopping = True
     backend.stop()
+    if gate is not None:
+        gate.stop()
 
 
 class Peer:
@@ -110,21 +113,51 @@ class Peer:
     ``reason`` is ``"stopped"`` (:data:`zio.STOPPED`): those peers may well be alive,
     this Peer just stopped watching them. Other exits say ``"left"`` (goodbye) or
     ``"lost"`` (connection closed, silence) where the backend knows.
+
+    ``security`` (a :class:`zio.Security`; default ``$ZIO_CERT``/``$ZIO_TRUSTED``; False:
+    off) admits only peers that prove a trusted key (see :mod:`zio.trust`).
     """
 
-    def __init__(self, nickname: str, *, discovery: str | Discovery | None = None, **headers: Any):
+    def __init__(
+        self,
+        nickname: str,
+        *,
+        discovery: str | Discovery | None = None,
+        security: security_mod.Security | bool | None = None,
+        **headers: Any,
+    ):
         if not isinstance(nickname, str) or not nickname:
             raise ConfigurationError(f"a peer nickname must be a non-empty string, not {nickname!r}")
         self.nickname = nickname
         self.uuid = uuidlib.uuid4()
         self.headers = _stringify_headers(headers)
+        #: the CURVE trust in force (None: security off), see :class:`zio.Security`
+        self.security = security_mod.resolve(security)
         self._table = _Table()
         self._backend = plugins.make_backend(discovery)
+        report = self._table.report
+        advertised = dict(self.headers)
+        self._gate = None
+        if self.security is not None:
+            from .trust import TrustGate
+
+            host = self._backend.bind_host or "127.0.0.1"
+            # a backend that proves keys itself (beacon: Zyre's secure mode) says so here
+            use_security = getattr(self._backend, "use_security", None)
+            proves = bool(use_security(self.security)) if callable(use_security) else False
+            self._gate = TrustGate(self.security, self.uuid, nickname, host, report, prove=not proves)
+            advertised.update(self._gate.headers())
+            report = self._gate.report
         #: when discovery started (time.monotonic())
         self.started = time.monotonic()
-        self._backend.start(self.uuid, nickname, dict(self.headers), self._table.report)
+        try:
+            self._backend.start(self.uuid, nickname, advertised, report)
+        except BaseException:
+            if self._gate is not None:
+                self._gate.stop()
+            raise
         # stop the backend even if the application forgets to (no hang at exit)
-        self._finalizer = weakref.finalize(self, _stop_backend, self._table, self._backend)
+        self._finalizer = weakref.finalize(self, _stop_backend, self._table, self._backend, self._gate)
         log.info("peer %s (%s) started with %s", nickname, self.uuid, self._backend.describe())
 
     # -- the table -----------------------------------------------------------------
@@ -143,6 +176,20 @@ class Peer:
         """Return the UUIDs of the known peers whose nickname is ``nick``."""
         with self._table.cond:
             return [u for u, info in self._table.peers.items() if info.nick == nick]
+
+    def trust_status(self) -> list[tuple[PeerInfo, str]] | None:
+        """With security on: every peer discovery reports (admitted or not) and its trust
+        state ("trusted", "proving...", "refused: why"); None when security is off."""
+        if self._gate is None:
+            return None
+        status = self._gate.status()
+        refused = getattr(self._backend, "refused_peers", None)  # refused before any advert
+        if callable(refused):
+            known = {info.uuid for info, _ in status}
+            for uuid, key, why in refused():
+                if uuid not in known:
+                    status.append((PeerInfo(uuid, "?", {security_mod.KEY_HEADER: key.decode()}), "refused: " + why))
+        return status
 
     # -- events ----------------------------------------------------------------------
     def poll(self, timeout_ms: float | None = 0, *, timeout: float | None = None) -> PeerEvent | None:

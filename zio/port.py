@@ -16,6 +16,7 @@ import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from . import config
+from . import security as security_mod
 from .errors import ConfigurationError, MalformedError, PortError, PortTimeout
 from .codec import _decode_parts
 from .message import Message, MessageLevel
@@ -187,6 +188,11 @@ class Port:
     applied by the discovery thread itself while the port is idle (under the same lock:
     ZeroMQ allows a socket to move between threads with a full memory barrier, which the
     lock gives), and by the port's own thread, woken through a pipe, while a call runs.
+
+    ``security`` (a :class:`zio.Security`; default ``$ZIO_CERT``/``$ZIO_TRUSTED``; False:
+    off): binds are CURVE servers admitting trusted keys only, connects by name expect the
+    key the named peer proved. When a trusted key is removed, a bound port's socket starts
+    over on the same addresses (queued messages and subscriptions of that socket are lost).
     """
 
     def __init__(
@@ -196,6 +202,7 @@ class Port:
         hostname: str = "127.0.0.1",
         *,
         context: zmq.Context | None = None,
+        security: security_mod.Security | bool | None = None,
     ):
         if not isinstance(name, str) or not name or any(c in name for c in ". \t\n"):
             raise ConfigurationError(f"port names must be non-empty, without dots or spaces: {name!r}")
@@ -206,6 +213,10 @@ class Port:
         self.headers: dict[str, str] = {}
         self._context = context or zmq.Context.instance()
         _CONTEXTS.add(self._context)
+        #: CURVE trust (None: off): binds are CURVE servers behind ZAP, connects pin the key
+        self.security = security_mod.resolve(security)
+        self._server_keys: dict[str, bytes] = {}  # direct address -> server key given
+        self._restart_due = False
         self.sock = self._open_socket()
         self._to_bind: list[tuple[Any, ...]] = []
         self._bound: list[str] = []
@@ -232,6 +243,8 @@ class Port:
         self._poller = zmq.Poller()
         self._poller.register(self.sock, zmq.POLLIN)
         self._poller.register(self._wake_r, zmq.POLLIN)
+        if self.security is not None:
+            self.security.add_listener(self._on_trust_change)
 
     def _open_socket(self) -> zmq.Socket:
         """A new socket of the port's type, with the options zio relies on."""
@@ -314,9 +327,15 @@ class Port:
             )
 
     @_exclusive
-    def connect(self, *spec: str) -> None:
-        """Request a connect: ``connect(address)`` or ``connect(node, port)`` to be resolved by name."""
+    def connect(self, *spec: str, server_key: str | bytes | None = None) -> None:
+        """Request a connect: ``connect(address)`` or ``connect(node, port)`` to be resolved by name.
+
+        A secure port connecting to a plain address needs the ``server_key`` (Z85) it expects."""
         if len(spec) == 1 and isinstance(spec[0], str) and "://" in spec[0]:
+            if self.security is not None:
+                if not server_key:
+                    raise ConfigurationError(f"secure port {self.name!r}: connect({spec[0]!r}) needs server_key=")
+                self._server_keys[spec[0]] = server_key.encode() if isinstance(server_key, str) else server_key
             self._direct.append(spec[0])
             if self._online:
                 self._connect(spec[0])
@@ -364,6 +383,8 @@ class Port:
         else:
             host, tcp_port = spec if spec else (self.hostname, 0)
             address = _tcp_address(host, tcp_port or "*")
+        if self.security is not None:
+            self.security.apply_server(self.sock)
         try:
             self.sock.bind(address)
         except zmq.ZMQError as err:
@@ -504,10 +525,10 @@ class Port:
         self.close()
 
     # -- live resolution ------------------------------------------------------------
-    def _on_peer_event(self, event: PeerEvent) -> None:
+    def _on_peer_event(self, event: PeerEvent | None) -> None:
         """Called in the discovery thread. If the port is idle, apply the change here and now
         (holding the port's lock); if a call is running, wake it to apply the change itself."""
-        if not any(event.peer.nick == node for node, _ in self._wishes):
+        if event is not None and not any(event.peer.nick == node for node, _ in self._wishes):
             return
         self._dirty = True  # first the flag, then the lock: see _release
         if self._lock.acquire(False):
@@ -574,6 +595,8 @@ class Port:
     def _resolve(self) -> None:
         """Connect to the addresses named nodes advertise now; drop those that went away."""
         self._dirty = False
+        if self._restart_due:
+            self._restart_socket()
         try:
             while os.read(self._wake_r, 4096):
                 pass
@@ -598,6 +621,39 @@ class Port:
             if address not in self._connected:
                 self._connect(address, source)
         self._resolved = {a for a in wanted if a in self._connected}
+
+    def _on_trust_change(self, added: frozenset, removed: frozenset) -> None:
+        """Trusted keys went away: connections accepted from them must close. libzmq cannot
+        close one accepted connection, so the socket starts over (same binds and connects)."""
+        if removed and self._bound:
+            self._restart_due = True
+            self._on_peer_event(None)
+
+    def _restart_socket(self) -> None:
+        """Replace the socket by a new one bound and connected as the old (a revocation)."""
+        self._restart_due = False
+        bound, connected = list(self._bound), list(self._connected)
+        self._unwatch_handshakes()
+        self._poller.unregister(self.sock)
+        self.sock.close(linger=0)
+        self.sock = self._open_socket()
+        self._poller.register(self.sock, zmq.POLLIN)
+        self._bound, self._connected, self._resolved = [], set(), set()
+        for address in bound:
+            for _ in range(100):  # the old listener closes in libzmq's I/O thread
+                try:
+                    self._bound.append(self._bind_one((address,)))
+                    break
+                except PortError:
+                    time.sleep(0.01)
+            else:
+                log.error("port %s: could not bind %s again after a revocation", self.name, address)
+        if connected:
+            self._watch_handshakes()
+        for address in connected:
+            if address in self._direct:
+                self._connect(address)
+        log.info("port %s: socket restarted after a trusted key was removed", self.name)
 
     def _keeps_messages(self) -> bool:
         """True for sockets that receive messages a departing peer may have sent."""
@@ -634,6 +690,13 @@ class Port:
         by a remote node (``source``: its info and port) is logged once and skipped."""
         if address in self._connected:
             return
+        if self.security is not None:
+            key = self._server_keys.get(address) if source is None else source[0].headers.get(security_mod.KEY_HEADER)
+            if not key:
+                if source is not None:
+                    self._warn_once(source[0], source[1], "has proved no CURVE key")
+                return
+            self.security.apply_client(self.sock, key)
         try:
             self.sock.connect(address)
         except zmq.ZMQError as err:

@@ -71,6 +71,19 @@ class BeaconDiscovery(Discovery):
             raise ConfigurationError(f"beacon fd_reserve must not be negative, got {fd_reserve}")
         self.limits = Limits(max_message=max_message, fd_reserve=fd_reserve)
         self.engine: Engine | None = None
+        self.security: Any = None
+
+    def use_security(self, security: Any) -> bool:
+        """Speak Zyre's draft secure mode: version 3 beacons carry our CURVE key, mailboxes
+        are CURVE servers behind the ZAP allow-list, and a HELLO counts only if the key in
+        its ``X-PUBLICKEY`` header is the one its connection proved. Returns True: this
+        backend proves peers' keys itself (no separate proof connection is needed)."""
+        self.security = security
+        return True
+
+    def refused_peers(self) -> list[tuple[uuidlib.UUID, bytes, str]]:
+        """Secure mode: peers refused lately, before any HELLO (uuid, Z85 key, why), for ``zio peers``."""
+        return self.engine.refused_peers() if self.engine is not None else []
 
     @property
     def bind_host(self) -> str:
@@ -81,7 +94,8 @@ class BeaconDiscovery(Discovery):
         """Open the mailbox and the beacon sockets and start beaconing."""
         if self.engine is not None:
             raise ConfigurationError("a beacon backend object serves one Peer; make a new one")
-        self.engine = Engine(uuid, nickname, headers, report, self.interface, self.port, self.timing, self.limits)
+        self.engine = Engine(uuid, nickname, headers, report, self.interface, self.port, self.timing, self.limits,
+                             self.security)
         self.engine.start()
         log.info(
             "beacon discovery for %s on %s (%s), beacons to %s:%d, mailbox %s",

@@ -46,6 +46,7 @@ from zmq.utils.monitor import parse_monitor_message
 from zio.discovery import ENTER, EXIT, LEFT, LOST, STOPPED, PeerEvent, PeerInfo, Reporter
 from zio.errors import ConfigurationError, DiscoveryError, MalformedError
 from zio.interfaces import Interface
+from zio.security import KEY_HEADER, Security, release_zap
 
 from . import wire
 
@@ -56,6 +57,9 @@ log = logging.getLogger(__name__)
 #: died or stopped), or connecting was refused (nobody listens there: e.g. a HELLO that
 #: arrived after its sender's goodbye must not bring back a ghost).
 _MAILBOX_GONE = zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+#: In secure mode also a refused CURVE handshake (its ZAP does not trust us, yet): libzmq
+#: does not dial again, the next beacon does.
+_SECURE_GONE = _MAILBOX_GONE | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
 
 #: ZeroMQ sockets one engine may open (libzmq's default is 1023: about 340 peers).
 MAX_SOCKETS = 8192
@@ -222,6 +226,7 @@ class _Remote:
     met_at: float = field(default_factory=time.monotonic)
     reopen_at: float = 0.0  # its session restarted: a new outbox is opened then (0: no)
     restarted_at: float = -math.inf  # when its session last restarted
+    server_key: bytes = b""  # secure mode: the Z85 key its mailbox proved (as CURVE server)
 
 
 class Engine:
@@ -237,8 +242,16 @@ class Engine:
         beacon_port: int,
         timing: Timing,
         limits: Limits | None = None,
+        security: Security | None = None,
     ):
         self.uuid = uuid
+        #: Zyre's draft secure mode when set: version 3 beacons with our key, mailboxes over CURVE
+        self.security = security
+        self._warned: set[tuple[uuidlib.UUID, str]] = set()
+        #: secure mode: peers whose beacons or HELLOs were refused: uuid -> (key, why, when)
+        self.refused_keys: dict[uuidlib.UUID, tuple[bytes, str, float]] = {}
+        self._refused_lock = threading.Lock()
+        self._gone_events = _MAILBOX_GONE if security is None else _SECURE_GONE
         self.nickname = nickname
         self.headers = dict(headers)
         self.report = report
@@ -281,10 +294,13 @@ class Engine:
         self.inbox.setsockopt(zmq.ROUTER_HANDOVER, 0)
         self.inbox.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message)
         try:
+            if security is not None:
+                security.apply_server(self.inbox)  # CURVE server behind the ZAP allow-list
             self.inbox.bind(f"tcp://{interface.address}:*")
             self.recv_udp, self.send_udp = self._open_udp()
         except (zmq.ZMQError, OSError) as err:
             self.inbox.close(0)
+            release_zap(self.ctx)
             self.ctx.term()
             raise DiscoveryError(f"beacon discovery cannot start on {interface}: {err}") from err
         self.endpoint = self.inbox.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -325,7 +341,8 @@ class Engine:
         return recv, send
 
     def _beacon(self, port: int) -> None:
-        data = wire.Beacon(self.uuid, port).encode()
+        key = zmq.utils.z85.decode(self.security.public_key) if self.security is not None else b""
+        data = wire.Beacon(self.uuid, port, key).encode()
         try:
             self.send_udp.sendto(data, (self.interface.beacon_target, self.beacon_port))
         except OSError as err:
@@ -368,6 +385,7 @@ class Engine:
         self.recv_udp.close()
         self.send_udp.close()
         self.inbox.close(0)
+        release_zap(self.ctx)
         # destroy, not term: a socket left open by mistake must not hang stop() forever
         self.ctx.destroy(linger=0)
 
@@ -417,7 +435,8 @@ class Engine:
             if sock is self.inbox:
                 frames = self.inbox.recv_multipart(zmq.NOBLOCK, copy=False)
                 conn = frames[-1].get(zmq.SRCFD)
-                self._on_mail([frame.bytes for frame in frames], conn)
+                user = frames[-1].get("User-Id") if self.security is not None else None
+                self._on_mail([frame.bytes for frame in frames], conn, user)
             elif sock == self.recv_udp.fileno():
                 self._on_udp()
             else:
@@ -437,10 +456,17 @@ class Engine:
             except BlockingIOError:
                 return
             try:
-                beacon = wire.Beacon.decode(data)
+                beacon = wire.Beacon.decode(data, secure=self.security is not None)
             except MalformedError as err:
                 log.debug("dropped beacon from %s: %s", ip, err)
+                if self.security is not None:
+                    self._downgrade(data)
                 continue
+            server_key = b""
+            if beacon.public_key:
+                server_key = zmq.utils.z85.encode(beacon.public_key)
+                if not beacon.is_leaving and beacon.uuid != self.uuid and not self._trusts(beacon.uuid, server_key):
+                    continue
             if beacon.uuid == self.uuid:
                 continue
             if ip == "0.0.0.0":
@@ -453,8 +479,8 @@ class Engine:
                     self._forget(remote, "said goodbye", LEFT)
                 continue
             if remote is None:
-                self._meet(beacon.uuid, f"tcp://{ip}:{beacon.port}", (ip, beacon.port))
-            elif remote.address == (ip, beacon.port):
+                self._meet(beacon.uuid, f"tcp://{ip}:{beacon.port}", (ip, beacon.port), server_key=server_key)
+            elif remote.address == (ip, beacon.port) and remote.server_key == server_key:
                 remote.last_seen = time.monotonic()
             else:
                 # not where we met it: a spoofer, or a restart elsewhere whose old mailbox
@@ -487,7 +513,9 @@ class Engine:
             self.evicted += 1
         return True
 
-    def _meet(self, uuid: uuidlib.UUID, endpoint: str, address: tuple[str, int], greeted: bool = False) -> _Remote | None:
+    def _meet(
+        self, uuid: uuidlib.UUID, endpoint: str, address: tuple[str, int], greeted: bool = False, server_key: bytes = b""
+    ) -> _Remote | None:
         """Open a pending outbox to a peer that beaconed and greet it; None if there is no room.
 
         A pending peer costs one ZeroMQ socket and two fds. Past ``max_pending`` of them, or
@@ -512,13 +540,15 @@ class Engine:
         if outbox is None:
             return None
         try:
+            if self.security is not None:
+                self.security.apply_client(outbox, server_key)
             outbox.connect(endpoint)
         except zmq.ZMQError as err:
             log.info("cannot reach peer %s at %s: %s", uuid, endpoint, err)
             outbox.close(0)
             self.sockets -= 1
             raise MalformedError(f"unusable endpoint {endpoint!r}") from err
-        remote = _Remote(uuid, endpoint, address, outbox, None, time.monotonic())
+        remote = _Remote(uuid, endpoint, address, outbox, None, time.monotonic(), server_key=server_key)
         self.remotes[uuid] = remote
         self.pending[uuid] = remote
         _LEDGER.add(PENDING_FDS)
@@ -549,7 +579,7 @@ class Engine:
         try:
             # a new address every time: the one of a monitor just closed may still be bound
             monitor_address = f"inproc://zio-monitor-{remote.uuid.hex}-{next(self._monitor_ids)}"
-            remote.outbox.monitor(monitor_address, _MAILBOX_GONE)
+            remote.outbox.monitor(monitor_address, self._gone_events)
             monitor = self.ctx.socket(zmq.PAIR)
             monitor.setsockopt(zmq.LINGER, 0)
             monitor.connect(monitor_address)
@@ -615,6 +645,8 @@ class Engine:
             self._forget(remote, "no room to greet it again")
             return
         try:
+            if self.security is not None:
+                self.security.apply_client(outbox, remote.server_key)
             outbox.connect(remote.endpoint)
         except zmq.ZMQError:
             outbox.close(0)
@@ -643,7 +675,7 @@ class Engine:
 
     def _on_monitor(self, monitor: zmq.Socket) -> None:
         event = parse_monitor_message(monitor.recv_multipart(zmq.NOBLOCK))
-        if not event["event"] & _MAILBOX_GONE:
+        if not event["event"] & self._gone_events:
             return
         why = "its connection closed" if event["event"] == zmq.EVENT_DISCONNECTED else "its mailbox refused us"
         for remote in list(self.remotes.values()):
@@ -662,6 +694,9 @@ class Engine:
             self._trims_due -= 1
             _trim_memory()
         for remote in list(self.remotes.values()):
+            if self.security is not None and not self.security.is_trusted(remote.server_key):
+                self._forget(remote, "its key is no longer trusted")
+                continue
             if remote.reopen_at and now >= remote.reopen_at:
                 self._reopen(remote)
             if remote.uuid not in self.remotes:
@@ -681,7 +716,9 @@ class Engine:
                 self._send(remote, wire.Ping(0))
 
     # -- mail ---------------------------------------------------------------------------
-    def _on_mail(self, frames: list[bytes], conn: int = -1) -> None:
+    def _on_mail(self, frames: list[bytes], conn: int = -1, user: str | None = None) -> None:
+        """One message on our mailbox, from connection ``conn``; in secure mode ``user`` is
+        the Z85 key that connection proved."""
         if len(frames) < 2:
             raise MalformedError(f"mailbox message of {len(frames)} frame(s)")
         sender = wire.uuid_from_routing_id(frames[0])
@@ -691,7 +728,21 @@ class Engine:
         msg = wire.decode_message(frames[1:])
         remote = self.remotes.get(sender)
         if isinstance(msg, wire.Hello):
-            self._on_hello(sender, msg, remote, conn)
+            key = b""
+            if self.security is not None:
+                claimed = msg.headers.get(KEY_HEADER, "")
+                if not user or claimed != user:
+                    raise MalformedError(f"HELLO from {sender} claims key {claimed!r}, its connection proved {user!r}")
+                key = claimed.encode()
+                if not self._trusts(sender, key, msg.name):
+                    return
+                if remote is not None and remote.server_key != key:
+                    if remote.ready:
+                        log.info("ignored HELLO for live peer %s with another key", sender)
+                        return
+                    self._forget(remote, "its HELLO has another key than its beacon")
+                    remote = None
+            self._on_hello(sender, msg, remote, conn, key)
             return
         if remote is None or not remote.ready:
             log.debug("ignored %s from a peer that has not said HELLO: %s", type(msg).__name__, sender)
@@ -719,7 +770,9 @@ class Engine:
         elif isinstance(msg, (wire.Whisper, wire.Shout)):
             log.debug("%s from %s not delivered: zio does not expose ZRE groups yet", type(msg).__name__, remote.name)
 
-    def _on_hello(self, sender: uuidlib.UUID, hello: wire.Hello, remote: _Remote | None, conn: int = -1) -> None:
+    def _on_hello(
+        self, sender: uuidlib.UUID, hello: wire.Hello, remote: _Remote | None, conn: int = -1, key: bytes = b""
+    ) -> None:
         address = wire.tcp_endpoint(hello.endpoint)  # MalformedError if it cannot be connected
         problem = wire.hello_problem(hello)
         if problem:
@@ -760,7 +813,7 @@ class Engine:
             if not self._make_room(READY_FDS, 3):
                 self._refuse(sender, "no file descriptors to spare")
                 return
-            remote = self._meet(sender, hello.endpoint, address, greeted=True)
+            remote = self._meet(sender, hello.endpoint, address, greeted=True, server_key=key)
             if remote is None:
                 return
         if not remote.reopen_at and remote.monitor is None and not self._watch(remote):
@@ -774,6 +827,45 @@ class Engine:
         remote.ready = True
         remote.conn, remote.conn_peer = conn, _far_end(conn)
         self.report(PeerEvent(ENTER, PeerInfo(sender, hello.name, dict(hello.headers))))
+
+    # -- secure mode ----------------------------------------------------------------------
+    def _trusts(self, uuid: uuidlib.UUID, key: bytes, nick: str | None = None) -> bool:
+        """Secure mode: True if ``key`` is trusted (and may be ``nick``); else log once."""
+        assert self.security is not None
+        if not key:
+            why = "sends beacons without a key: its security is off"
+        elif nick is not None:
+            why = self.security.refusal(key, nick)
+        else:
+            why = None if self.security.is_trusted(key) else f"advertises key {key.decode()}, which is not trusted"
+        with self._refused_lock:
+            if why is None:
+                self.refused_keys.pop(uuid, None)
+                return True
+            if len(self.refused_keys) >= 1000:
+                self.refused_keys.clear()  # bounded, whatever a noisy network sends
+            self.refused_keys[uuid] = (key, why, time.monotonic())
+        if (uuid, why) not in self._warned:
+            if len(self._warned) >= 1000:
+                self._warned.clear()
+            self._warned.add((uuid, why))
+            log.warning("secure beacon %s: ignoring peer %s: it %s", self.nickname, uuid, why)
+        return False
+
+    def _downgrade(self, data: bytes) -> None:
+        """Secure mode: a plain beacon is tossed (no downgrade); say so once per peer."""
+        try:
+            plain = wire.Beacon.decode(data)
+        except MalformedError:
+            return
+        if not plain.is_leaving and plain.uuid != self.uuid:
+            self._trusts(plain.uuid, b"")
+
+    def refused_peers(self) -> list[tuple[uuidlib.UUID, bytes, str]]:
+        """Secure mode: peers refused within the last ``expired`` seconds (uuid, key, why)."""
+        now = time.monotonic()
+        with self._refused_lock:
+            return [(u, k, why) for u, (k, why, when) in self.refused_keys.items() if now - when < self.timing.expired]
 
     def groups_of(self, uuid: uuidlib.UUID) -> set[str]:
         """The ZRE groups a peer has joined (for tests and tools; zio has no group API yet)."""

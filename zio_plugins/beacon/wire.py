@@ -112,6 +112,11 @@ _UINT32_MAX = (1 << 32) - 1
 _STRING_MAX = 255
 
 _BEACON = struct.Struct(">3sB16sH")
+#: Zyre's draft secure mode (``zyre_set_zcert``): version 3 beacons carry the 32-byte CURVE
+#: public key of the mailbox after the port (54 bytes).
+BEACON_VERSION_CURVE = 0x03
+BEACON_SIZE_CURVE = 54
+CURVE_KEY_SIZE = 32
 _HEADER = struct.Struct(">HBBH")  # signature, message id, version, sequence
 _U8 = struct.Struct(">B")
 _U16 = struct.Struct(">H")
@@ -128,12 +133,16 @@ class Beacon:
 
     uuid: uuidlib.UUID
     port: int
+    #: the mailbox's raw 32-byte CURVE public key (secure mode, version 3), or b""
+    public_key: bytes = b""
 
     def __post_init__(self) -> None:
-        """Reject a UUID or port that could not be put on the wire."""
+        """Reject a UUID, port or key that could not be put on the wire."""
         if not isinstance(self.uuid, uuidlib.UUID):
             raise ConfigurationError(f"beacon uuid must be a uuid.UUID, not {type(self.uuid).__name__}")
         _check_uint(self.port, 16, "beacon port")
+        if self.public_key and len(self.public_key) != CURVE_KEY_SIZE:
+            raise ConfigurationError(f"a beacon's CURVE key is {CURVE_KEY_SIZE} bytes, not {len(self.public_key)}")
 
     @property
     def is_leaving(self) -> bool:
@@ -141,13 +150,28 @@ class Beacon:
         return self.port == 0
 
     def encode(self) -> bytes:
-        """Return the 22-byte UDP payload of this beacon."""
+        """Return the UDP payload of this beacon: 22 bytes, or 54 with a CURVE key (version 3)."""
+        if self.public_key:
+            return _BEACON.pack(BEACON_PREFIX, BEACON_VERSION_CURVE, self.uuid.bytes, self.port) + self.public_key
         return _BEACON.pack(BEACON_PREFIX, BEACON_VERSION, self.uuid.bytes, self.port)
 
     @classmethod
-    def decode(cls, data: bytes) -> Beacon:
-        """Parse a UDP payload into a beacon, raising MalformedError if it is not one."""
+    def decode(cls, data: bytes, secure: bool = False) -> Beacon:
+        """Parse a UDP payload into a beacon, raising MalformedError if it is not one.
+
+        With ``secure``, only version 3 beacons with a CURVE key are taken (as Zyre in secure
+        mode, which tosses the others to avoid a downgrade); without, only version 1 ones."""
         raw = _as_bytes(data, "beacon")
+        if secure:
+            if len(raw) != BEACON_SIZE_CURVE:
+                raise MalformedError(f"a secure beacon must be {BEACON_SIZE_CURVE} bytes, got {len(raw)}")
+            prefix, version, uuid_bytes, port = _BEACON.unpack(raw[:BEACON_SIZE])
+            if prefix != BEACON_PREFIX or version != BEACON_VERSION_CURVE:
+                raise MalformedError(f"not a version {BEACON_VERSION_CURVE} ZRE beacon: {raw[:4]!r}")
+            key = raw[BEACON_SIZE:]
+            if key == bytes(CURVE_KEY_SIZE):
+                raise MalformedError("secure beacon without a public key")
+            return cls(uuidlib.UUID(bytes=uuid_bytes), port, key)
         if len(raw) != BEACON_SIZE:
             raise MalformedError(
                 f"beacon must be exactly {BEACON_SIZE} bytes, got {len(raw)}"

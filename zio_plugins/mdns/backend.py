@@ -193,6 +193,19 @@ class MdnsDiscovery(Discovery):
         self._lock = threading.Lock()
         self._started = False
         self._stopped = False
+        self.security: Any = None
+
+    def use_security(self, security: Any) -> bool:
+        """Secure mode (issue 12): the key travels in TXT (header ``X-PUBLICKEY``), the liveness
+        socket is a CURVE server behind the ZAP allow-list, and observers dial it as CURVE
+        clients expecting the key in TXT: the liveness handshake proves the key, the UUID
+        answer ties it to the record. Returns True: this backend proves keys itself."""
+        self.security = security
+        return True
+
+    def refused_peers(self) -> list:
+        """Secure mode: peers refused (uuid, Z85 key, why), for ``zio peers``."""
+        return self.engine.refused_peers() if self.engine is not None else []
 
     @property
     def stopping(self) -> bool:
@@ -257,7 +270,9 @@ class MdnsDiscovery(Discovery):
         address = self.interface.address
         # validate the headers before opening anything
         txt.encode(txt.PeerRecord(uuid, nickname, f"tcp://{address}:65535", dict(headers)))
-        self.engine = Engine(uuid, nickname, address, report, self.timing, self.limits)
+        self.engine = Engine(uuid, nickname, address, report, self.timing, self.limits, self.security)
+        if self.security is not None:
+            self.security.add_listener(self.engine.on_trust_change)
         label = instance_label(nickname, uuid)
         self.service_name = f"{label}.{SERVICE_TYPE}"
         record = txt.PeerRecord(uuid, nickname, self.engine.endpoint, dict(headers))

@@ -53,6 +53,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from zio.discovery import ENTER, EXIT, STOPPED, PeerEvent, PeerInfo, Reporter
 from zio.errors import DiscoveryError
+from zio.security import KEY_HEADER, Security, release_zap
 
 from .txt import PeerRecord
 
@@ -60,6 +61,13 @@ log = logging.getLogger(__name__)
 
 ASK = b"?"
 _EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+#: Secure mode (issue 12): the liveness connection is a CURVE handshake with the key in the
+#: peer's TXT, so it proves the key; a refused handshake (its ZAP does not trust us, yet)
+#: is dialled again after a pause (libzmq does not), doubled up to the maximum (seconds).
+_SECURE_EVENTS = _EVENTS | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+SECURE_RETRY_S = (0.25, 2.0)
+#: ZMQ_MAXMSGSIZE of secure liveness sockets: room for CURVE's handshake commands.
+SECURE_MSG_SIZE = 1024
 
 
 #: Part of the soft RLIMIT_NOFILE kept free for the application: no remote is dialled
@@ -152,8 +160,14 @@ class Engine:
         report: Reporter,
         timing: Timing,
         limits: Limits | None = None,
+        security: Security | None = None,
     ):
         self.uuid = uuid
+        self.security = security
+        #: secure mode: records refused (untrusted key, pin, none): name -> (record, why)
+        self.refused: dict[str, tuple[PeerRecord, str]] = {}
+        self._refused_warned: set[tuple[uuidlib.UUID, str]] = set()
+        self._retry: dict[str, tuple[PeerRecord, float, float]] = {}  # name -> record, when, pause
         self.nickname = nickname
         self.report = report
         self.timing = timing
@@ -171,13 +185,16 @@ class Engine:
         self.ctx.set(zmq.MAX_SOCKETS, SOCKETS_PER_REMOTE * self.max_remotes + 16)
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, 0)
-        self.router.setsockopt(zmq.MAXMSGSIZE, self.limits.max_msg_size)
+        self.router.setsockopt(zmq.MAXMSGSIZE, self._max_msg_size)
+        if security is not None:
+            security.apply_server(self.router)  # CURVE server behind the ZAP allow-list
         # no heartbeats of its own: each observer's PINGs carry a TTL after which the ROUTER
         # drops a silent observer's connection, so idle traffic is one PING/PONG per watch
         try:
             self.router.bind(f"tcp://{address}:*")
         except zmq.ZMQError as err:
             self.router.close(0)
+            release_zap(self.ctx)
             self.ctx.term()
             raise DiscoveryError(f"mdns liveness socket cannot bind on {address}: {err}") from err
         self.endpoint: str = self.router.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -240,6 +257,7 @@ class Engine:
         for remote in list(self.remotes.values()):
             self._forget(remote, "we stopped", reason=STOPPED)
         self.router.close(0)
+        release_zap(self.ctx)
         self.ctx.term()
         os.close(self._wake_r)
         os.close(self._wake_w)
@@ -265,6 +283,7 @@ class Engine:
                     else:
                         self._dispatch(sock)
                 self._take_turns()
+                self._retry_due()
         except Exception:  # a bug, not an input: the loop itself catches what inputs raise
             log.exception("mdns liveness engine of %s failed; peers are no longer watched", self.nickname)
         finally:
@@ -291,7 +310,11 @@ class Engine:
             try:
                 if command == "see":
                     self._see(*arg)
+                elif command == "retrust":
+                    self._retrust()
                 elif command == "lose":
+                    self.refused.pop(arg, None)
+                    self._retry.pop(arg, None)
                     self.parked.pop(arg, None)
                     remote = self.remotes.get(arg)
                     if remote is not None:
@@ -350,9 +373,76 @@ class Engine:
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, int(self.timing.expired * 1000))
         sock.setsockopt(zmq.HEARTBEAT_TTL, int((self.timing.heartbeat + self.timing.expired) * 1000))
 
+    @property
+    def _max_msg_size(self) -> int:
+        if self.security is None:
+            return self.limits.max_msg_size
+        return max(self.limits.max_msg_size, SECURE_MSG_SIZE)
+
+    # -- secure mode --------------------------------------------------------------------
+    def on_trust_change(self, added: frozenset, removed: frozenset) -> None:
+        """The trusted directory changed (watcher thread): decide again in the engine's thread."""
+        self._post("retrust", None)
+
+    def _refusal(self, record: PeerRecord) -> str | None:
+        """Secure mode: why ``record`` is not dialled (logged once per peer and reason), or None."""
+        if self.security is None:
+            return None
+        why = self.security.refusal(record.headers.get(KEY_HEADER, ""), record.nick)
+        if why is not None and (record.uuid, why) not in self._refused_warned:
+            if len(self._refused_warned) >= 1000:
+                self._refused_warned.clear()
+            self._refused_warned.add((record.uuid, why))
+            log.warning("secure mdns %s: ignoring peer %r (%s): it %s", self.nickname, record.nick, record.uuid, why)
+        return why
+
+    def _retrust(self) -> None:
+        """Drop remotes whose key is no longer trusted; dial refused records that are now."""
+        self._refused_warned.clear()
+        for remote in list(self.remotes.values()):
+            why = self._refusal(remote.record)
+            if why is not None:
+                self._forget(remote, f"it {why}")
+                self.refused[remote.name] = (remote.record, why)
+        for name, (record, _) in list(self.refused.items()):
+            if self._refusal(record) is None:
+                del self.refused[name]
+                self._see(name, record)
+
+    def _refused_handshake(self, remote: _Remote) -> None:
+        """Its ZAP refused our key (or the key is not its own): dial again later."""
+        _, _, pause = self._retry.get(remote.name, (None, 0.0, 0.0))
+        low, high = SECURE_RETRY_S
+        pause = min(high, pause * 2) if pause else low
+        self._forget(remote, "its CURVE handshake failed")
+        self._retry[remote.name] = (remote.record, time.monotonic() + pause, pause)
+
+    def _retry_due(self) -> None:
+        now = time.monotonic()
+        for name, (record, when, pause) in list(self._retry.items()):
+            if when <= now and name not in self.remotes:
+                self._see(name, record)
+                if name in self._retry:  # keep the pause for the next refusal
+                    self._retry[name] = (record, float("inf"), pause)
+
+    def refused_peers(self) -> list[tuple[uuidlib.UUID, bytes, str]]:
+        """Secure mode: the peers whose records were refused (uuid, Z85 key, why), for ``zio peers``."""
+        return [(r.uuid, r.headers.get(KEY_HEADER, "").encode(), why) for r, why in list(self.refused.values())]
+
     def _see(self, name: str, record: PeerRecord) -> None:
         if record.uuid == self.uuid:
             return
+        if self.security is not None:
+            why = self._refusal(record)
+            if why is not None:
+                remote = self.remotes.get(name)
+                if remote is not None:
+                    self._forget(remote, f"it {why}")
+                if len(self.refused) >= 1000:
+                    self.refused.clear()  # bounded, whatever a noisy network sends
+                self.refused[name] = (record, why)
+                return
+            self.refused.pop(name, None)
         remote = self.remotes.get(name)
         if remote is not None and (remote.record.uuid != record.uuid or remote.record.live != record.live):
             self._forget(remote, f"its record changed to {record.uuid} at {record.live}")
@@ -424,11 +514,15 @@ class Engine:
         self._dial(name, record)
 
     def _poll_timeout(self) -> int | None:
-        """ms until parked records take turns; None (forever) when none waits."""
-        if not self.parked:
+        """ms until parked records take turns or a refused handshake is tried again; None (forever)."""
+        due = [when for _, when, _ in self._retry.values() if when != float("inf")]
+        if self.parked:
+            due.append(self._next_turn)
+        else:
             self._next_turn = 0.0
+        if not due:
             return None
-        return max(0, int(1000 * (self._next_turn - time.monotonic())) + 1)
+        return max(0, int(1000 * (min(due) - time.monotonic())) + 1)
 
     def _take_turns(self) -> None:
         """Every ``reconnect_max`` s, parked records take the places of silent remotes."""
@@ -475,19 +569,21 @@ class Engine:
         dealer = self.ctx.socket(zmq.DEALER)
         opened.append(dealer)
         dealer.setsockopt(zmq.LINGER, 0)
-        dealer.setsockopt(zmq.MAXMSGSIZE, self.limits.max_msg_size)
+        dealer.setsockopt(zmq.MAXMSGSIZE, self._max_msg_size)
         dealer.setsockopt(zmq.RECONNECT_IVL, 100)
         dealer.setsockopt(zmq.RECONNECT_IVL_MAX, int(self.timing.reconnect_max * 1000))
         dealer.setsockopt(zmq.CONNECT_TIMEOUT, int((self.timing.heartbeat + self.timing.expired) * 1000))
         self._heartbeats(dealer)
         address = f"inproc://zio-mdns-monitor-{id(dealer):x}"
-        dealer.monitor(address, _EVENTS)
+        dealer.monitor(address, _EVENTS if self.security is None else _SECURE_EVENTS)
         monitor = self.ctx.socket(zmq.PAIR)
         opened.insert(0, monitor)
         monitor.setsockopt(zmq.LINGER, 0)
         monitor.connect(address)
         remote = _Remote(name, record, dealer, monitor, since=time.monotonic())
         try:
+            if self.security is not None:
+                self.security.apply_client(dealer, record.headers.get(KEY_HEADER, ""))
             dealer.connect(record.live)
         except zmq.ZMQError as err:
             log.info("mdns: cannot dial %s (%s) at %s: %s", record.nick, record.uuid, record.live, err)
@@ -506,6 +602,8 @@ class Engine:
                 remote.dealer.send(ASK, zmq.NOBLOCK)
             except zmq.ZMQError as err:
                 log.debug("liveness question to %s dropped: %s", remote.record.nick, err)
+        elif event & (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
+            self._refused_handshake(remote)
         elif event == zmq.EVENT_DISCONNECTED and remote.alive:
             remote.alive = False
             log.debug("%s lost %s (%s): connection closed", self.nickname, remote.record.nick, remote.record.uuid)
@@ -526,6 +624,7 @@ class Engine:
                 return
             if not remote.alive:
                 remote.alive = True
+                self._retry.pop(remote.name, None)
                 self.report(PeerEvent(ENTER, remote.info()))
 
     def _close_sockets(self, remote: _Remote) -> None:
