@@ -9,7 +9,7 @@ import uuid as uuidlib
 import weakref
 from typing import Any, Callable, Iterable, Iterator
 
-from . import plugins
+from . import limits, plugins
 from .discovery import ENTER, EXIT, STOPPED, UPDATE, Discovery, PeerEvent, PeerInfo
 from .errors import ConfigurationError
 
@@ -120,6 +120,8 @@ class Peer:
         self.headers = _stringify_headers(headers)
         self._table = _Table()
         self._backend = plugins.make_backend(discovery)
+        # room for the backend's sockets and threads: raised if need be, else a clear error
+        limits.ensure_open_files(limits.HEADROOM, f"peer {nickname!r}")
         #: when discovery started (time.monotonic())
         self.started = time.monotonic()
         self._backend.start(self.uuid, nickname, dict(self.headers), self._table.report)

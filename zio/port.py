@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
-from . import config
+from . import config, limits
 from .errors import ConfigurationError, MalformedError, PortError, PortTimeout
 from .codec import _decode_parts
 from .message import Message, MessageLevel
@@ -204,7 +204,12 @@ class Port:
         self.plan = plan_socket(socket_type)
         self.origin: int | None = None
         self.headers: dict[str, str] = {}
-        self._context = context or zmq.Context.instance()
+        # room for this port's files (socket, pipe, monitor, connections): raised if need be
+        limits.ensure_open_files(limits.HEADROOM, f"port {name!r}")
+        if context is None:
+            context = zmq.Context.instance()
+            limits.configure_context(context)  # more than 1023 sockets, if zio is first
+        self._context = context
         _CONTEXTS.add(self._context)
         self.sock = self._open_socket()
         self._to_bind: list[tuple[Any, ...]] = []
@@ -235,7 +240,13 @@ class Port:
 
     def _open_socket(self) -> zmq.Socket:
         """A new socket of the port's type, with the options zio relies on."""
-        sock = self._context.socket(self.plan.actual)
+        try:
+            sock = self._context.socket(self.plan.actual)
+        except zmq.ZMQError as err:  # out of files or of context sockets: say so clearly
+            problem = limits.socket_error(err, f"port {self.name!r}", self._context)
+            if problem is not None:
+                raise problem from err
+            sock = self._context.socket(self.plan.actual)  # the open-file limit was raised
         if self.plan.actual == zmq.ROUTER:
             # an unroutable reply is an error, not a silent drop
             sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
