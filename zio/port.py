@@ -88,6 +88,12 @@ _ZERO_COPY_SENDERS = frozenset({zmq.PUSH, zmq.PUB, zmq.XPUB})
 _NOBLOCK = int(zmq.NOBLOCK)
 _NOBLOCK_SNDMORE = int(zmq.NOBLOCK) | int(zmq.SNDMORE)
 _fromwire = Message._fromwire
+#: pyzmq's own socket class and the send of its compiled base class: ``zmq.Socket.send``
+#: is a Python wrapper (for the routing_id/group keywords zio does not use) that costs as
+#: much as the send itself for small frames. Used on sockets of exactly this class only
+#: (a subclass, e.g. an asyncio socket, keeps its own send).
+_PLAIN_SOCKET = zmq.Socket
+_base_send = zmq.backend.Socket.send
 
 
 def header_key(port_name: str, key: str) -> str:
@@ -113,6 +119,60 @@ def _unusable_address(address: str) -> str | None:
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _PortLock:
+    """The port's lock, as ``threading.Lock`` (``acquire(blocking=True)``, ``release()``),
+    cheaper where nobody waits: the lock is free while ``token`` holds its one item, and
+    is taken by popping it (one C call, atomic). ``send()`` and ``recv()`` take and give
+    it back inline (``token.pop()`` / ``token.append(True)``, then ``wake()`` if
+    ``waiters``): a third of the cost of ``threading.Lock`` on the per-message path.
+    A thread that must wait sleeps on a condition; ``release()`` wakes one. (A waiter
+    counts itself and tries again under the condition before sleeping, and a releaser
+    gives the token back before it reads the count, so no wake-up is lost.)
+    """
+
+    __slots__ = ("token", "waiters", "_cond")
+
+    def __init__(self) -> None:
+        self.token: list[bool] = [True]
+        self.waiters = 0
+        self._cond = threading.Condition(threading.Lock())
+
+    def acquire(self, blocking: bool = True) -> bool:
+        token = self.token
+        try:
+            token.pop()
+            return True
+        except IndexError:
+            if not blocking:
+                return False
+        with self._cond:
+            self.waiters += 1
+            try:
+                while True:
+                    try:
+                        token.pop()
+                        return True
+                    except IndexError:
+                        self._cond.wait()
+            finally:
+                self.waiters -= 1
+
+    def release(self) -> None:
+        if self.token:
+            raise RuntimeError("release of an unlocked port lock")
+        self.token.append(True)
+        if self.waiters:
+            self.wake()
+
+    def wake(self) -> None:
+        """Wake one thread waiting in :meth:`acquire` (after the token went back)."""
+        with self._cond:
+            self._cond.notify()
+
+    def locked(self) -> bool:
+        return not self.token
 
 
 def _exclusive(method: _F) -> _F:
@@ -222,7 +282,7 @@ class Port:
         self._peer: Peer | None = None
         self._online = False
         self._dirty = False
-        self._lock = threading.Lock()
+        self._lock = _PortLock()
         self._monitor: zmq.Socket | None = None  # handshake events of the connects it makes
         self._pending: dict[str, float] = {}  # connected address -> when, handshake not seen yet
         self._departing: dict[str, float] = {}  # address of a departed peer -> disconnect deadline
@@ -237,6 +297,8 @@ class Port:
         self._poller = zmq.Poller()
         self._poller.register(self.sock, zmq.POLLIN)
         self._poller.register(self._wake_r, zmq.POLLIN)
+        #: one frame per part: send() and recv() take their short paths
+        self._multipart = self.plan.framing is Framing.MULTIPART
 
     def _open_socket(self) -> zmq.Socket:
         """A new socket of the port's type, with the options zio relies on."""
@@ -753,13 +815,56 @@ class Port:
         if not isinstance(msg, Message):
             raise ConfigurationError(f"Port.send() takes a zio.Message, not {type(msg).__name__}")
         lock = self._lock
-        lock.acquire()
+        token = lock.token
+        try:
+            token.pop()  # the port's lock, taken inline (see _PortLock)
+        except IndexError:
+            lock.acquire()
         try:
             if self._dirty or self._departing or self._pending or self._subscription_wait_until:
                 self._prepare_send(timeout_ms)
             origin = self.origin
             if origin is not None and (type(origin) is not int or msg.origin != origin):
                 msg.origin = origin  # validates; unchanged coords keep their cached wire bytes
+            sock = self.sock
+            if self._multipart and type(sock) is _PLAIN_SOCKET:
+                # the short path: [prefix, coord, payload...] where every payload part is
+                # bytes (others take _send_frames and its checks)
+                payload = msg._payload
+                for part in payload:
+                    if type(part) is not bytes:
+                        break
+                else:
+                    prefix = msg._p
+                    if type(prefix) is not bytes:
+                        prefix = prefix._wire or bytes(prefix)
+                    coord = msg._c
+                    if type(coord) is not bytes:
+                        coord = coord._wire or bytes(coord)
+                    try:
+                        _base_send(sock, prefix, _NOBLOCK_SNDMORE)
+                    except zmq.Again:
+                        pass  # nothing was sent: wait below
+                    except zmq.ZMQError as err:
+                        raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
+                    else:  # ZeroMQ takes the other frames of a message whose first it took
+                        if len(payload) == 1:
+                            _base_send(sock, coord, _NOBLOCK_SNDMORE)
+                            part = payload[0]
+                            if len(part) < ZERO_COPY_BYTES:
+                                _base_send(sock, part, _NOBLOCK)
+                            else:  # bytes are immutable: no copy where the socket allows
+                                _base_send(sock, part, _NOBLOCK, self.plan.actual not in _ZERO_COPY_SENDERS)
+                        elif payload:
+                            _base_send(sock, coord, _NOBLOCK_SNDMORE)
+                            last = len(payload) - 1
+                            copy = self.plan.actual not in _ZERO_COPY_SENDERS
+                            for i, part in enumerate(payload):
+                                _base_send(sock, part, _NOBLOCK_SNDMORE if i < last else _NOBLOCK,
+                                           copy or len(part) < ZERO_COPY_BYTES)
+                        else:
+                            _base_send(sock, coord, _NOBLOCK)
+                        return
             frames = self._frames(msg)
             try:
                 self._send_frames(frames)  # usually the socket takes it at once
@@ -779,7 +884,9 @@ class Port:
                 except zmq.ZMQError as err:
                     raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
         finally:
-            lock.release()
+            token.append(True)  # released inline; then what _release does
+            if lock.waiters:
+                lock.wake()
             if self._dirty:
                 self._catch_up()
 
@@ -802,7 +909,8 @@ class Port:
         before the first frame leaves, as ``send_multipart`` does. Once the first frame of a
         message is taken, ZeroMQ takes the rest.
         """
-        send = self.sock.send
+        sock = self.sock
+        send = _base_send.__get__(sock) if type(sock) is _PLAIN_SOCKET else sock.send
         if type(frames) is not list:  # one zmq.Frame (draft single-part sockets)
             send(frames, _NOBLOCK)
             return
@@ -926,8 +1034,33 @@ class Port:
         if timeout is not None:
             timeout_ms = timeout
         lock = self._lock
-        lock.acquire()
+        token = lock.token
         try:
+            token.pop()  # the port's lock, taken inline (see _PortLock)
+        except IndexError:
+            lock.acquire()
+        try:
+            if self._multipart and not self._dirty and not self._backlog:
+                # the short path, one frame a part: a port without a peer has no discovery
+                # change to wake up for, so recv() without a timeout waits in ZeroMQ (a
+                # failed read and a poll cost more than the read itself); otherwise a read
+                # without waiting, then a poll (below) if no message was there
+                flags = 0 if timeout_ms is None and self._peer is None else _NOBLOCK
+                recv = self.sock.recv
+                try:
+                    frame = recv(flags, False)
+                except zmq.Again:
+                    pass  # none yet: wait for one below
+                else:
+                    frames = [frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer]
+                    while frame.more:  # the other frames of a message arrive with its first
+                        frame = recv(_NOBLOCK, False)
+                        frames.append(frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer)
+                    try:
+                        return _fromwire(frames, 0)
+                    except MalformedError as err:
+                        raise self._malformed(frames, str(err)) from err
+                return self._recv(timeout_ms, tried=True)
             return self._recv(timeout_ms)
         except MalformedError:
             if self.plan.actual == zmq.REP:
@@ -936,7 +1069,9 @@ class Port:
         except zmq.ZMQError as err:
             raise PortError(f"port {self.name!r} ({self.plan.name}) cannot receive: {err}") from err
         finally:
-            lock.release()
+            token.append(True)  # released inline; then what _release does
+            if lock.waiters:
+                lock.wake()
             if self._dirty:
                 self._catch_up()
 
@@ -948,8 +1083,9 @@ class Port:
         except zmq.ZMQError as err:
             log.warning("port %s could not answer a malformed request: %s", self.name, err)
 
-    def _recv(self, timeout_ms: float | None) -> Message | None:
-        if not self._dirty:
+    def _recv(self, timeout_ms: float | None, tried: bool = False) -> Message | None:
+        """Receive one message (``tried``: a read without waiting found none just now)."""
+        if not self._dirty and not tried:
             try:
                 return self._read(_NOBLOCK)  # a message is waiting already: no poll needed
             except zmq.Again:
