@@ -827,6 +827,7 @@ class Port:
             if origin is not None and (type(origin) is not int or msg.origin != origin):
                 msg.origin = origin  # validates; unchanged coords keep their cached wire bytes
             sock = self.sock
+            tried = False  # the short path found the socket full
             if self._multipart and type(sock) is _PLAIN_SOCKET:
                 # the short path: [prefix, coord, payload...] where every payload part is
                 # bytes (others take _send_frames and its checks)
@@ -842,12 +843,8 @@ class Port:
                     if type(coord) is not bytes:
                         coord = coord._wire or bytes(coord)
                     try:
-                        _base_send(sock, prefix, _NOBLOCK_SNDMORE)
-                    except zmq.Again:
-                        pass  # nothing was sent: wait below
-                    except zmq.ZMQError as err:
-                        raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
-                    else:  # ZeroMQ takes the other frames of a message whose first it took
+                        _base_send(sock, prefix, _NOBLOCK_SNDMORE)  # zmq.Again: nothing was sent
+                        # ZeroMQ takes the other frames of a message whose first it took
                         if len(payload) == 1:
                             _base_send(sock, coord, _NOBLOCK_SNDMORE)
                             part = payload[0]
@@ -865,14 +862,19 @@ class Port:
                         else:
                             _base_send(sock, coord, _NOBLOCK)
                         return
+                    except zmq.Again:
+                        tried = True  # the socket takes nothing now: wait below
+                    except zmq.ZMQError as err:
+                        raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
             frames = self._frames(msg)
-            try:
-                self._send_frames(frames)  # usually the socket takes it at once
-                return
-            except zmq.Again:
-                pass
-            except zmq.ZMQError as err:
-                raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
+            if not tried:
+                try:
+                    self._send_frames(frames)  # usually the socket takes it at once
+                    return
+                except zmq.Again:
+                    pass
+                except zmq.ZMQError as err:
+                    raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
             deadline = _deadline(timeout_ms)
             while True:
                 self._wait_writable(deadline)
