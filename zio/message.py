@@ -589,7 +589,8 @@ class Message:
         if frame is None and (parts is None) != (encoded is None):
             # the common cases first: Message(parts=) or Message(encoded=) of received data
             if parts is None:
-                parts = _decode_bytes(encoded) if type(encoded) is bytes else decode_parts(encoded)
+                data: Any = encoded
+                parts = _decode_bytes(data) if type(data) is bytes else decode_parts(data)
             self._setparts(parts)
             if (payload is None and coord is None and prefix is None and routing_id is None
                     and label_object is None and label is None and form is None and level is None

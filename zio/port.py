@@ -838,10 +838,10 @@ class Port:
                 else:
                     prefix = msg._p
                     if type(prefix) is not bytes:
-                        prefix = prefix._wire or bytes(prefix)
+                        prefix = prefix._wire or bytes(prefix)  # type: ignore[union-attr]
                     coord = msg._c
                     if type(coord) is not bytes:
-                        coord = coord._wire or bytes(coord)
+                        coord = coord._wire or bytes(coord)  # type: ignore[union-attr]
                     try:
                         _base_send(sock, prefix, _NOBLOCK_SNDMORE)  # zmq.Again: nothing was sent
                         # ZeroMQ takes the other frames of a message whose first it took
@@ -851,13 +851,13 @@ class Port:
                             if len(part) < ZERO_COPY_BYTES:
                                 _base_send(sock, part, _NOBLOCK)
                             else:  # bytes are immutable: no copy where the socket allows
-                                _base_send(sock, part, _NOBLOCK, self.plan.actual not in _ZERO_COPY_SENDERS)
+                                _base_send(sock, part, _NOBLOCK, self.plan.actual not in _ZERO_COPY_SENDERS)  # type: ignore[call-overload]
                         elif payload:
                             _base_send(sock, coord, _NOBLOCK_SNDMORE)
                             last = len(payload) - 1
                             copy = self.plan.actual not in _ZERO_COPY_SENDERS
                             for i, part in enumerate(payload):
-                                _base_send(sock, part, _NOBLOCK_SNDMORE if i < last else _NOBLOCK,
+                                _base_send(sock, part, _NOBLOCK_SNDMORE if i < last else _NOBLOCK,  # type: ignore[call-overload]
                                            copy or len(part) < ZERO_COPY_BYTES)
                         else:
                             _base_send(sock, coord, _NOBLOCK)
@@ -912,7 +912,7 @@ class Port:
         message is taken, ZeroMQ takes the rest.
         """
         sock = self.sock
-        send = _base_send.__get__(sock) if type(sock) is _PLAIN_SOCKET else sock.send
+        send: Callable[..., Any] = _base_send.__get__(sock) if type(sock) is _PLAIN_SOCKET else sock.send
         if type(frames) is not list:  # one zmq.Frame (draft single-part sockets)
             send(frames, _NOBLOCK)
             return
@@ -1054,7 +1054,7 @@ class Port:
                 except zmq.Again:
                     pass  # none yet: wait for one below
                 else:
-                    frames = [frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer]
+                    frames: list[Any] = [frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer]
                     while frame.more:  # the other frames of a message arrive with its first
                         frame = recv(_NOBLOCK, False)
                         frames.append(frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer)
