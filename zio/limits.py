@@ -24,9 +24,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import resource
 import threading
 import weakref
+
+try:
+    import resource
+except ImportError:  # not on POSIX (Windows): no RLIMIT_NOFILE to raise or to check
+    resource = None  # type: ignore[assignment]
 
 import zmq
 
@@ -85,10 +89,12 @@ def ensure_open_files(more: int = HEADROOM, what: str = "zio") -> int:
     limit is raised to the hard limit (as the Go runtime does). Where even the hard limit
     is too low, :class:`zio.ResourceLimitError` says how many files are needed and how to
     allow them (``ulimit -n``). ``what`` names what needs them, for that message. Returns
-    the soft limit in force afterwards.
+    the soft limit in force afterwards (-1 where the platform has no such limit).
     """
     if more < 0:
         raise ValueError(f"ensure_open_files() needs a count >= 0, not {more}")
+    if resource is None:
+        return -1  # no such limit here
     soft, hard = open_file_limits()
     if soft == resource.RLIM_INFINITY:
         return soft
@@ -150,7 +156,7 @@ def socket_error(err: zmq.ZMQError, what: str, context: zmq.Context) -> Exceptio
     """What to do when making a socket for ``what`` failed with ``err``: None to try once
     more (the open-file limit was just raised), a clear :class:`zio.ResourceLimitError` for
     a lack of files or of context sockets, else ``err`` itself."""
-    if err.errno not in (errno.EMFILE, errno.ENFILE):
+    if err.errno not in (errno.EMFILE, errno.ENFILE) or resource is None:
         return err
     soft, _ = open_file_limits()
     if _files_in_use(soft) + 1 < _finite(soft):
