@@ -17,9 +17,11 @@ Design, applied identically to zio and to raw pyzmq:
   plain ``send_multipart`` / ``recv_multipart`` (default ``copy=True``), as a user would
   write it; the zio side sends the same prebuilt messages as ``zio.Message`` objects with
   ``Port.send`` and gets a new ``zio.Message`` from ``Port.recv`` each time;
-- each (pattern, size) runs ``repeats`` rounds alternating zio and raw; a round lasts at
-  least ``seconds``; the best round of each side is reported (noise only slows), the
-  median too (in the JSON).
+- each (pattern, size) runs ``repeats`` rounds of every side (zio, raw and, for PUSH/PULL,
+  tuned), in an order that rotates from one repeat to the next; a round lasts at least
+  ``seconds``; the best round of each side is reported (noise only slows), the median too
+  (in the JSON), and the median of the per-repeat ratios (rounds run next to each other
+  share the machine's load of the moment).
 """
 from __future__ import annotations
 
@@ -120,11 +122,15 @@ class _Raw:
 
 
 class _RawTuned:
-    """PUSH/PULL only: the fastest pyzmq code we know, for reference (not the anchor).
+    """PUSH/PULL only: the fastest pyzmq code we know, the ceiling for zio's PUSH/PULL.
 
-    One ``send`` per frame (no ``send_multipart`` wrapper), frames of 64 kB or more sent
+    One send per frame with the compiled send of pyzmq's base class
+    (``zmq.backend.Socket.send``: ``zmq.Socket.send`` is a Python wrapper around it that
+    costs as much as the send itself for small frames), frames of 64 kB or more sent
     without copying; ``recv(copy=False)`` per frame, following ``Frame.more``, small
-    frames turned into bytes, large ones kept as memoryviews of the zmq message.
+    frames turned into bytes, large ones kept as memoryviews of the zmq message (reading
+    ``RCVMORE`` with ``get`` after a copying ``recv`` costs more). The same tricks as
+    zio's short paths, without zio's work (its lock, checks and ``zio.Message``).
     """
 
     def __init__(self, pattern: str, pool: list[zio.Message]):
@@ -141,14 +147,15 @@ class _RawTuned:
             self.rx.recv_multipart()
 
     def round(self, batches: int) -> int:
-        send, recv, pool = self.tx.send, self.rx.recv, self.pool
+        tx, recv, pool = self.tx, self.rx.recv, self.pool
+        send = zmq.backend.Socket.send
         more = int(zmq.SNDMORE)
         big = zmq.COPY_THRESHOLD
         for _ in range(batches):
             for frames in pool:
-                send(frames[0], more)
-                send(frames[1], more)
-                send(frames[2], 0, len(frames[2]) < big)
+                send(tx, frames[0], more)
+                send(tx, frames[1], more)
+                send(tx, frames[2], 0, len(frames[2]) < big)
             for _ in range(BATCH):
                 parts = []
                 while True:
@@ -241,12 +248,12 @@ def measure(pattern: str, size: int, seconds: float, repeats: int) -> dict:
             if side is not None:
                 _timed(side, min(0.1, seconds))
         raw_rates, zio_rates = [], []
+        sides = [s for s in (raw, port, tuned) if s is not None]
         for i in range(repeats):
-            order = (raw, port) if i % 2 == 0 else (port, raw)
+            order = sides[i % len(sides):] + sides[:i % len(sides)]  # each side leads in turn
             for side in order:
-                (raw_rates if side is raw else zio_rates).append(_timed(side, seconds))
-            if tuned is not None:
-                tuned_rates.append(_timed(tuned, seconds))
+                rates = raw_rates if side is raw else zio_rates if side is port else tuned_rates
+                rates.append(_timed(side, seconds))
     finally:
         raw.close()
         port.close()
@@ -254,6 +261,10 @@ def measure(pattern: str, size: int, seconds: float, repeats: int) -> dict:
             tuned.close()
     return {
         "tuned_best": max(tuned_rates) if tuned_rates else None,
+        "tuned_median": statistics.median(tuned_rates) if tuned_rates else None,
+        "tuned_all": tuned_rates,
+        "ratio_tuned": max(zio_rates) / max(tuned_rates) if tuned_rates else None,
+        "ratio_tuned_paired": statistics.median(z / t for z, t in zip(zio_rates, tuned_rates)) if tuned_rates else None,
         "raw_best": max(raw_rates), "zio_best": max(zio_rates),
         "raw_median": statistics.median(raw_rates), "zio_median": statistics.median(zio_rates),
         "raw_all": raw_rates, "zio_all": zio_rates,
@@ -262,10 +273,10 @@ def measure(pattern: str, size: int, seconds: float, repeats: int) -> dict:
     }
 
 
-def run(quick: bool) -> list[dict]:
+def run(quick: bool, patterns: list[str] | None = None) -> list[dict]:
     seconds, repeats = (0.08, 6) if quick else (0.15, 12)
     results = []
-    for pattern in PATTERNS:
+    for pattern in patterns or PATTERNS:
         for label, size in SIZES.items():
             r = measure(pattern, size, seconds, repeats)
             r.update(pattern=pattern, size=label, size_bytes=size)
@@ -276,6 +287,11 @@ def run(quick: bool) -> list[dict]:
 if __name__ == "__main__":
     import sys
 
-    for row in run("--quick" in sys.argv):
+    # python -m benchmarks.throughput [--quick] [PATTERN...], e.g. PUSH/PULL
+    for row in run("--quick" in sys.argv, [a for a in sys.argv[1:] if a in PATTERNS] or None):
+        tuned = ""
+        if row["tuned_best"]:
+            tuned = (f"  tuned {row['tuned_best']:9.0f} zio/tuned {row['ratio_tuned']:.2f}"
+                     f" (paired median {row['ratio_tuned_paired']:.2f})")
         print(f"{row['pattern']:14} {row['size']:7} zio {row['zio_best']:9.0f}  raw {row['raw_best']:9.0f}  "
-              f"ratio {row['ratio']:.2f} (median {row['ratio_median']:.2f})")
+              f"ratio {row['ratio']:.2f} (median {row['ratio_median']:.2f}){tuned}")

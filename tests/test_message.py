@@ -637,3 +637,40 @@ def test_message_decode_random_bytes(data: bytes) -> None:
     except MalformedError:
         return
     assert msg.encode() == data
+
+
+# ---------------------------------------------------------------------------------------------
+# received messages keep their header bytes until a header is asked for (issue 13)
+
+
+def test_decoded_headers_are_live_objects_of_the_message_alone():
+    parts = known_message().toparts()
+    first, second = Message(parts=parts), Message(parts=parts)
+    assert first.toparts() == parts  # the received bytes go out again as they came
+    first.prefix.label = "changed"
+    first.coord.seqno = 99
+    assert (first.label, first.seqno) == ("changed", 99)
+    assert first.toparts()[:2] == [b"ZIO4TEXTchanged", struct.pack("<QQQ", 1, 2, 99)]
+    assert (second.label, second.seqno, second.toparts()) == ("hi", 3, parts)  # not shared
+    assert Message(parts=parts).prefix is not Message(parts=parts).prefix
+
+
+def test_decoding_validates_at_once_whatever_is_asked_later():
+    good = known_message().toparts()
+    with pytest.raises(MalformedError):
+        Message(parts=[b"ZIO4TEXT\xff", good[1]])
+    with pytest.raises(MalformedError):
+        Message(parts=[good[0], good[1][:23]])
+    with pytest.raises(MalformedError):
+        Message(encoded=encode_parts([good[0], good[1] + b"x"]))
+    long_label = "x" * 2000  # too long for the cache of prefixes: parsed at once
+    msg = Message(parts=[b"ZIO4TEXT" + long_label.encode(), good[1], b"p"])
+    assert (msg.level, msg.form, msg.label, msg.origin) == (MessageLevel.info, "TEXT", long_label, 1)
+
+
+def test_new_and_decoded_messages_give_the_same_headers_as_before():
+    assert Message().toparts() == [bytes(PrefixHeader()), bytes(CoordHeader())]
+    msg = Message(encoded=known_message().encode(), seqno=7, form="DATA")
+    assert (msg.level, msg.form, msg.label, msg.origin, msg.granule, msg.seqno) == (4, "DATA", "hi", 1, 2, 7)
+    assert Message(parts=[memoryview(p) for p in known_message().toparts()]) == known_message()
+    assert Message(parts=iter(known_message().toparts())) == known_message()

@@ -19,6 +19,7 @@ from .errors import (
     MalformedError,
     PortError,
     PortTimeout,
+    ResourceLimitError,
     ZioError,
 )
 from .hookspecs import hookimpl
@@ -34,6 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendError", "BackendInfo", "ConfigurationError", "CoordHeader", "Discovery",
     "DiscoveryError", "ENTER", "EXIT", "LEFT", "LOST", "STOPPED", "MalformedError", "Message", "MessageLevel", "Node",
-    "Peer", "PeerEvent", "PeerInfo", "Port", "PortError", "PortTimeout", "PrefixHeader", "Security", "UPDATE", "ZioError",
+    "Peer", "PeerEvent", "PeerInfo", "Port", "PortError", "PortTimeout", "PrefixHeader", "ResourceLimitError", "Security",
+    "UPDATE", "ZioError",
     "available_backends", "hookimpl", "make_backend",
 ]

@@ -86,10 +86,14 @@ def decode_parts(data: BytesLike) -> list[bytes]:
 def _decode_parts(data: BytesLike, views_from: int | None) -> list[Any]:
     """:func:`decode_parts`; parts of ``views_from`` bytes or more (if not None) are returned
     as memoryviews into ``data`` instead of copies."""
+    if type(data) is bytes and views_from is None:
+        return _decode_bytes(data)
     try:
         view = _buffer(data)
     except TypeError as err:
         raise MalformedError(f"encoded message must be bytes-like: {err}") from None
+    if views_from is not None and len(view) < views_from:
+        return _decode_bytes(view.tobytes())  # no part can be a view: one copy, then slices
     total = len(view)
     unpack_u32 = _UINT32_BE.unpack_from
     parts: list[bytes] = []
@@ -116,5 +120,33 @@ def _decode_parts(data: BytesLike, views_from: int | None) -> list[Any]:
             append(view[pos:end])
         else:
             append(view[pos:end].tobytes())
+        pos = end
+    return parts
+
+
+def _decode_bytes(data: bytes) -> list[bytes]:
+    """:func:`decode_parts` of ``bytes``: slicing bytes makes each part in one step."""
+    total = len(data)
+    parts: list[bytes] = []
+    append = parts.append
+    pos = 0
+    while pos < total:
+        size = data[pos]
+        pos += 1
+        if size == 0xFF:
+            if total - pos < 4:
+                raise MalformedError(
+                    f"truncated encoded message: long length marker at offset {pos - 1} "
+                    f"followed by {total - pos} bytes instead of 4"
+                )
+            (size,) = _UINT32_BE.unpack_from(data, pos)  # a short part in the long form too
+            pos += 4
+        end = pos + size
+        if end > total:
+            raise MalformedError(
+                f"truncated encoded message: part {len(parts)} claims {size} bytes "
+                f"but only {total - pos} remain"
+            )
+        append(data[pos:end])
         pos = end
     return parts

@@ -27,3 +27,7 @@ class DiscoveryError(ZioError, RuntimeError):
 
 class PortTimeout(PortError, TimeoutError):
     """A port could not send within the time it was given (no peer could take the message)."""
+
+
+class ResourceLimitError(ZioError, OSError):
+    """The process may not open the files or sockets zio needs (``ulimit -n`` too low)."""

@@ -27,7 +27,7 @@ from typing import Any, Union
 
 import zmq
 
-from .codec import BytesLike, _buffer, _to_bytes, decode_parts, encode_parts
+from .codec import BytesLike, _buffer, _decode_bytes, _to_bytes, decode_parts, encode_parts
 from .errors import ConfigurationError, MalformedError
 
 __all__ = [
@@ -59,6 +59,9 @@ _PREFIX_CACHE: dict[bytes, tuple[Any, str, str]] = {}
 _PREFIX_CACHE_SIZE = 256
 _PREFIX_CACHE_BYTES = 512
 _new = object.__new__
+#: Wire bytes of the headers of a new message (level 0, form of spaces, no label; zeros).
+_EMPTY_PREFIX = b"ZIO0" + _DEFAULT_FORM.encode("ascii")
+_ZERO_COORD = bytes(_COORD.size)
 
 
 class MessageLevel(enum.IntEnum):
@@ -322,6 +325,38 @@ def _parse_prefix(data: bytes) -> tuple[MessageLevel, str, str]:
     return fields
 
 
+def _checked_prefix(data: Any) -> bytes | PrefixHeader:
+    """Received prefix wire bytes, validated (MalformedError if invalid): the bytes
+    themselves when their fields are cached (a message parses them when asked), else a
+    PrefixHeader (a long label: not cached)."""
+    if type(data) is not bytes:
+        try:
+            data = _to_bytes(data)
+        except TypeError as err:
+            raise MalformedError(f"prefix header must be bytes-like: {err}") from None
+    if data in _PREFIX_CACHE:
+        return data
+    fields = _parse_prefix(data)
+    if data in _PREFIX_CACHE:
+        return data
+    header = _new(PrefixHeader)
+    header._level, header._form, header._label = fields
+    header._wire = data
+    return header
+
+
+def _checked_coord(data: Any) -> bytes:
+    """Received coord wire bytes, validated (MalformedError if not 24 bytes-like bytes)."""
+    if type(data) is not bytes:
+        try:
+            data = _to_bytes(data)
+        except TypeError as err:
+            raise MalformedError(f"coord header must be bytes-like: {err}") from None
+    if len(data) != _COORD_SIZE:
+        raise MalformedError(f"coord header must be exactly {_COORD_SIZE} bytes, got {len(data)}")
+    return data
+
+
 def _prefix_from_wire(data: Any) -> PrefixHeader:
     """A PrefixHeader from received wire bytes (MalformedError if invalid), without __init__."""
     if type(data) is not bytes:
@@ -526,7 +561,9 @@ class Message:
     ``granule``, ``seqno``. ``None`` means "not given".
     """
 
-    __slots__ = ("_prefix", "_coord", "_payload", "_routing_id")
+    # _p and _c hold the headers, or their validated wire bytes until a header is asked for:
+    # a received message is made without parsing its headers into objects (see _prefix)
+    __slots__ = ("_p", "_c", "_payload", "_routing_id")
 
     def __init__(
         self,
@@ -545,10 +582,21 @@ class Message:
         encoded: BytesLike | None = None,
         frame: Any = None,
     ) -> None:
-        self._prefix = PrefixHeader()
-        self._coord = CoordHeader()
+        self._p: PrefixHeader | bytes = _EMPTY_PREFIX
+        self._c: CoordHeader | bytes = _ZERO_COORD
         self._payload: list[bytes | bytearray | memoryview] = []
         self._routing_id: int | bytes = 0
+        if frame is None and (parts is None) != (encoded is None):
+            # the common cases first: Message(parts=) or Message(encoded=) of received data
+            if parts is None:
+                data: Any = encoded
+                parts = _decode_bytes(data) if type(data) is bytes else decode_parts(data)
+            self._setparts(parts)
+            if (payload is None and coord is None and prefix is None and routing_id is None
+                    and label_object is None and label is None and form is None and level is None
+                    and origin is None and granule is None and seqno is None):
+                return
+            parts = encoded = None
         if frame is not None:
             self.fromframe(frame)
         if encoded is not None:
@@ -581,6 +629,22 @@ class Message:
     # ---- headers ---------------------------------------------------------------------------
 
     @property
+    def _prefix(self) -> PrefixHeader:
+        """The prefix header object, made from the wire bytes on first use."""
+        header = self._p
+        if type(header) is bytes:
+            header = self._p = _prefix_from_wire(header)
+        return header  # type: ignore[return-value]
+
+    @property
+    def _coord(self) -> CoordHeader:
+        """The coord header object, made from the wire bytes on first use."""
+        header = self._c
+        if type(header) is bytes:
+            header = self._c = _coord_from_wire(header)
+        return header  # type: ignore[return-value]
+
+    @property
     def prefix(self) -> PrefixHeader:
         """The prefix header (the live object: changing it changes the message)."""
         return self._prefix
@@ -589,7 +653,7 @@ class Message:
     def prefix(self, value: PrefixHeader | BytesLike | str) -> None:
         if isinstance(value, int):
             raise ConfigurationError("prefix must be a PrefixHeader, its text or its wire bytes")
-        self._prefix = PrefixHeader(value)
+        self._p = PrefixHeader(value)
 
     @property
     def coord(self) -> CoordHeader:
@@ -600,7 +664,7 @@ class Message:
     def coord(self, value: CoordHeader | BytesLike) -> None:
         if isinstance(value, int):
             raise ConfigurationError("coord must be a CoordHeader or its 24 wire bytes")
-        self._coord = CoordHeader(value)
+        self._c = CoordHeader(value)
 
     @property
     def level(self) -> MessageLevel:
@@ -732,12 +796,12 @@ class Message:
 
     def toparts(self) -> list[Any]:
         """Return ``[bytes(prefix), bytes(coord), *payload]``, ready for send_multipart."""
-        prefix = self._prefix._wire
-        if prefix is None:
-            prefix = self._prefix.__bytes__()
-        coord = self._coord._wire
-        if coord is None:
-            coord = self._coord.__bytes__()
+        prefix = self._p
+        if type(prefix) is not bytes:
+            prefix = prefix._wire or prefix.__bytes__()  # type: ignore[union-attr]
+        coord = self._c
+        if type(coord) is not bytes:
+            coord = coord._wire or coord.__bytes__()  # type: ignore[union-attr]
         return [prefix, coord, *self._payload]
 
     def fromparts(self, parts: Sequence[Any]) -> None:
@@ -746,18 +810,30 @@ class Message:
         Fewer than 2 parts or unparsable headers raise MalformedError; the message is left
         unchanged in that case.
         """
-        parts = list(parts)
+        self._setparts(parts)
+
+    def _setparts(self, parts: Sequence[Any]) -> None:
+        """:meth:`fromparts`."""
+        if type(parts) is not list:
+            parts = list(parts)
         if len(parts) < 2:
             raise MalformedError(
                 f"a ZIO message needs at least 2 parts (prefix, coord), got {len(parts)}"
             )
-        prefix = _prefix_from_wire(parts[0])
-        coord = _coord_from_wire(parts[1])
-        try:
-            payload = [part if type(part) is bytes else _to_part(part) for part in parts[2:]]
-        except ConfigurationError as err:
-            raise MalformedError(str(err)) from None
-        self._prefix, self._coord, self._payload = prefix, coord, payload
+        prefix, coord = parts[0], parts[1]
+        if type(prefix) is not bytes or prefix not in _PREFIX_CACHE:
+            prefix = _checked_prefix(prefix)
+        if type(coord) is not bytes or len(coord) != _COORD_SIZE:
+            coord = _checked_coord(coord)
+        payload = parts[2:]
+        for part in payload:
+            if type(part) is not bytes:
+                try:
+                    payload = [p if type(p) is bytes else _to_part(p) for p in payload]
+                except ConfigurationError as err:
+                    raise MalformedError(str(err)) from None
+                break
+        self._p, self._c, self._payload = prefix, coord, payload
 
     @classmethod
     def _fromwire(cls, parts: Sequence[Any], routing_id: int | bytes = 0) -> Message:
@@ -771,8 +847,9 @@ class Message:
                 f"a ZIO message needs at least 2 parts (prefix, coord), got {len(parts)}"
             )
         msg = _new(cls)
-        msg._prefix = _prefix_from_wire(parts[0])
-        msg._coord = _coord_from_wire(parts[1])
+        prefix, coord = parts[0], parts[1]
+        msg._p = prefix if type(prefix) is bytes and prefix in _PREFIX_CACHE else _checked_prefix(prefix)
+        msg._c = coord if type(coord) is bytes and len(coord) == _COORD_SIZE else _checked_coord(coord)
         msg._payload = parts[2:]
         msg._routing_id = routing_id
         return msg
@@ -783,7 +860,7 @@ class Message:
 
     def decode(self, data: BytesLike) -> None:
         """Set prefix, coord and payload from a buffer made by :meth:`encode`."""
-        self.fromparts(decode_parts(data))
+        self._setparts(decode_parts(data))
 
     def fromframe(self, frame: Any) -> None:
         """Set the message from a single zmq.Frame holding an encoded message.

@@ -9,7 +9,7 @@ import uuid as uuidlib
 import weakref
 from typing import Any, Callable, Iterable, Iterator
 
-from . import plugins
+from . import limits, plugins
 from . import security as security_mod
 from .discovery import ENTER, EXIT, STOPPED, UPDATE, Discovery, PeerEvent, PeerInfo
 from .errors import ConfigurationError
@@ -135,6 +135,8 @@ class Peer:
         self.security = security_mod.resolve(security)
         self._table = _Table()
         self._backend = plugins.make_backend(discovery)
+        # room for the backend's sockets and threads: raised if need be, else a clear error
+        limits.ensure_open_files(limits.HEADROOM, f"peer {nickname!r}")
         report = self._table.report
         advertised = dict(self.headers)
         self._gate = None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
-from . import config
+from . import config, limits
 from . import security as security_mod
 from .errors import ConfigurationError, MalformedError, PortError, PortTimeout
 from .codec import _decode_parts
@@ -89,6 +89,12 @@ _ZERO_COPY_SENDERS = frozenset({zmq.PUSH, zmq.PUB, zmq.XPUB})
 _NOBLOCK = int(zmq.NOBLOCK)
 _NOBLOCK_SNDMORE = int(zmq.NOBLOCK) | int(zmq.SNDMORE)
 _fromwire = Message._fromwire
+#: pyzmq's own socket class and the send of its compiled base class: ``zmq.Socket.send``
+#: is a Python wrapper (for the routing_id/group keywords zio does not use) that costs as
+#: much as the send itself for small frames. Used on sockets of exactly this class only
+#: (a subclass, e.g. an asyncio socket, keeps its own send).
+_PLAIN_SOCKET = zmq.Socket
+_base_send = zmq.backend.Socket.send
 
 
 def header_key(port_name: str, key: str) -> str:
@@ -114,6 +120,60 @@ def _unusable_address(address: str) -> str | None:
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _PortLock:
+    """The port's lock, as ``threading.Lock`` (``acquire(blocking=True)``, ``release()``),
+    cheaper where nobody waits: the lock is free while ``token`` holds its one item, and
+    is taken by popping it (one C call, atomic). ``send()`` and ``recv()`` take and give
+    it back inline (``token.pop()`` / ``token.append(True)``, then ``wake()`` if
+    ``waiters``): a third of the cost of ``threading.Lock`` on the per-message path.
+    A thread that must wait sleeps on a condition; ``release()`` wakes one. (A waiter
+    counts itself and tries again under the condition before sleeping, and a releaser
+    gives the token back before it reads the count, so no wake-up is lost.)
+    """
+
+    __slots__ = ("token", "waiters", "_cond")
+
+    def __init__(self) -> None:
+        self.token: list[bool] = [True]
+        self.waiters = 0
+        self._cond = threading.Condition(threading.Lock())
+
+    def acquire(self, blocking: bool = True) -> bool:
+        token = self.token
+        try:
+            token.pop()
+            return True
+        except IndexError:
+            if not blocking:
+                return False
+        with self._cond:
+            self.waiters += 1
+            try:
+                while True:
+                    try:
+                        token.pop()
+                        return True
+                    except IndexError:
+                        self._cond.wait()
+            finally:
+                self.waiters -= 1
+
+    def release(self) -> None:
+        if self.token:
+            raise RuntimeError("release of an unlocked port lock")
+        self.token.append(True)
+        if self.waiters:
+            self.wake()
+
+    def wake(self) -> None:
+        """Wake one thread waiting in :meth:`acquire` (after the token went back)."""
+        with self._cond:
+            self._cond.notify()
+
+    def locked(self) -> bool:
+        return not self.token
 
 
 def _exclusive(method: _F) -> _F:
@@ -211,7 +271,12 @@ class Port:
         self.plan = plan_socket(socket_type)
         self.origin: int | None = None
         self.headers: dict[str, str] = {}
-        self._context = context or zmq.Context.instance()
+        # room for this port's files (socket, pipe, monitor, connections): raised if need be
+        limits.ensure_open_files(limits.HEADROOM, f"port {name!r}")
+        if context is None:
+            context = zmq.Context.instance()
+            limits.configure_context(context)  # more than 1023 sockets, if zio is first
+        self._context = context
         _CONTEXTS.add(self._context)
         #: CURVE trust (None: off): binds are CURVE servers behind ZAP, connects pin the key
         self.security = security_mod.resolve(security)
@@ -228,7 +293,7 @@ class Port:
         self._peer: Peer | None = None
         self._online = False
         self._dirty = False
-        self._lock = threading.Lock()
+        self._lock = _PortLock()
         self._monitor: zmq.Socket | None = None  # handshake events of the connects it makes
         self._pending: dict[str, float] = {}  # connected address -> when, handshake not seen yet
         self._departing: dict[str, float] = {}  # address of a departed peer -> disconnect deadline
@@ -245,10 +310,18 @@ class Port:
         self._poller.register(self._wake_r, zmq.POLLIN)
         if self.security is not None:
             self.security.add_listener(self._on_trust_change)
+        #: one frame per part: send() and recv() take their short paths
+        self._multipart = self.plan.framing is Framing.MULTIPART
 
     def _open_socket(self) -> zmq.Socket:
         """A new socket of the port's type, with the options zio relies on."""
-        sock = self._context.socket(self.plan.actual)
+        try:
+            sock = self._context.socket(self.plan.actual)
+        except zmq.ZMQError as err:  # out of files or of context sockets: say so clearly
+            problem = limits.socket_error(err, f"port {self.name!r}", self._context)
+            if problem is not None:
+                raise problem from err
+            sock = self._context.socket(self.plan.actual)  # the open-file limit was raised
         if self.plan.actual == zmq.ROUTER:
             # an unroutable reply is an error, not a silent drop
             sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
@@ -805,21 +878,66 @@ class Port:
         if not isinstance(msg, Message):
             raise ConfigurationError(f"Port.send() takes a zio.Message, not {type(msg).__name__}")
         lock = self._lock
-        lock.acquire()
+        token = lock.token
+        try:
+            token.pop()  # the port's lock, taken inline (see _PortLock)
+        except IndexError:
+            lock.acquire()
         try:
             if self._dirty or self._departing or self._pending or self._subscription_wait_until:
                 self._prepare_send(timeout_ms)
             origin = self.origin
             if origin is not None and (type(origin) is not int or msg.origin != origin):
                 msg.origin = origin  # validates; unchanged coords keep their cached wire bytes
+            sock = self.sock
+            tried = False  # the short path found the socket full
+            if self._multipart and type(sock) is _PLAIN_SOCKET:
+                # the short path: [prefix, coord, payload...] where every payload part is
+                # bytes (others take _send_frames and its checks)
+                payload = msg._payload
+                for part in payload:
+                    if type(part) is not bytes:
+                        break
+                else:
+                    prefix = msg._p
+                    if type(prefix) is not bytes:
+                        prefix = prefix._wire or bytes(prefix)  # type: ignore[union-attr]
+                    coord = msg._c
+                    if type(coord) is not bytes:
+                        coord = coord._wire or bytes(coord)  # type: ignore[union-attr]
+                    try:
+                        _base_send(sock, prefix, _NOBLOCK_SNDMORE)  # zmq.Again: nothing was sent
+                        # ZeroMQ takes the other frames of a message whose first it took
+                        if len(payload) == 1:
+                            _base_send(sock, coord, _NOBLOCK_SNDMORE)
+                            part = payload[0]
+                            if len(part) < ZERO_COPY_BYTES:
+                                _base_send(sock, part, _NOBLOCK)
+                            else:  # bytes are immutable: no copy where the socket allows
+                                _base_send(sock, part, _NOBLOCK, self.plan.actual not in _ZERO_COPY_SENDERS)  # type: ignore[call-overload]
+                        elif payload:
+                            _base_send(sock, coord, _NOBLOCK_SNDMORE)
+                            last = len(payload) - 1
+                            copy = self.plan.actual not in _ZERO_COPY_SENDERS
+                            for i, part in enumerate(payload):
+                                _base_send(sock, part, _NOBLOCK_SNDMORE if i < last else _NOBLOCK,  # type: ignore[call-overload]
+                                           copy or len(part) < ZERO_COPY_BYTES)
+                        else:
+                            _base_send(sock, coord, _NOBLOCK)
+                        return
+                    except zmq.Again:
+                        tried = True  # the socket takes nothing now: wait below
+                    except zmq.ZMQError as err:
+                        raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
             frames = self._frames(msg)
-            try:
-                self._send_frames(frames)  # usually the socket takes it at once
-                return
-            except zmq.Again:
-                pass
-            except zmq.ZMQError as err:
-                raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
+            if not tried:
+                try:
+                    self._send_frames(frames)  # usually the socket takes it at once
+                    return
+                except zmq.Again:
+                    pass
+                except zmq.ZMQError as err:
+                    raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
             deadline = _deadline(timeout_ms)
             while True:
                 self._wait_writable(deadline)
@@ -831,7 +949,9 @@ class Port:
                 except zmq.ZMQError as err:
                     raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
         finally:
-            lock.release()
+            token.append(True)  # released inline; then what _release does
+            if lock.waiters:
+                lock.wake()
             if self._dirty:
                 self._catch_up()
 
@@ -854,7 +974,8 @@ class Port:
         before the first frame leaves, as ``send_multipart`` does. Once the first frame of a
         message is taken, ZeroMQ takes the rest.
         """
-        send = self.sock.send
+        sock = self.sock
+        send: Callable[..., Any] = _base_send.__get__(sock) if type(sock) is _PLAIN_SOCKET else sock.send
         if type(frames) is not list:  # one zmq.Frame (draft single-part sockets)
             send(frames, _NOBLOCK)
             return
@@ -978,8 +1099,34 @@ class Port:
         if timeout is not None:
             timeout_ms = timeout
         lock = self._lock
-        lock.acquire()
+        token = lock.token
         try:
+            token.pop()  # the port's lock, taken inline (see _PortLock)
+        except IndexError:
+            lock.acquire()
+        try:
+            if self._multipart and not self._dirty and not self._backlog:
+                # the short path, one frame a part: a port without a peer (nor trust to
+                # follow: a revoked key restarts the socket) has no change to wake up for,
+                # so recv() without a timeout waits in ZeroMQ (a failed read and a poll
+                # cost more than the read itself); otherwise a read without waiting, then
+                # a poll (below) if no message was there
+                flags = 0 if timeout_ms is None and self._peer is None and self.security is None else _NOBLOCK
+                recv = self.sock.recv
+                try:
+                    frame = recv(flags, False)
+                except zmq.Again:
+                    pass  # none yet: wait for one below
+                else:
+                    frames: list[Any] = [frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer]
+                    while frame.more:  # the other frames of a message arrive with its first
+                        frame = recv(_NOBLOCK, False)
+                        frames.append(frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer)
+                    try:
+                        return _fromwire(frames, 0)
+                    except MalformedError as err:
+                        raise self._malformed(frames, str(err)) from err
+                return self._recv(timeout_ms, tried=True)
             return self._recv(timeout_ms)
         except MalformedError:
             if self.plan.actual == zmq.REP:
@@ -988,7 +1135,9 @@ class Port:
         except zmq.ZMQError as err:
             raise PortError(f"port {self.name!r} ({self.plan.name}) cannot receive: {err}") from err
         finally:
-            lock.release()
+            token.append(True)  # released inline; then what _release does
+            if lock.waiters:
+                lock.wake()
             if self._dirty:
                 self._catch_up()
 
@@ -1000,8 +1149,9 @@ class Port:
         except zmq.ZMQError as err:
             log.warning("port %s could not answer a malformed request: %s", self.name, err)
 
-    def _recv(self, timeout_ms: float | None) -> Message | None:
-        if not self._dirty:
+    def _recv(self, timeout_ms: float | None, tried: bool = False) -> Message | None:
+        """Receive one message (``tried``: a read without waiting found none just now)."""
+        if not self._dirty and not tried:
             try:
                 return self._read(_NOBLOCK)  # a message is waiting already: no poll needed
             except zmq.Again:
