@@ -142,3 +142,11 @@ def test_echo_across_a_lan(make_lan):
     assert client.stdout.strip() == "echoed 'over-the-lan' from origin 42"
     out = finish(server)
     assert f"tcp://{server_host.address}:" in out  # bound on the LAN address, not loopback
+
+
+def test_async_echo(discovery):
+    done = subprocess.run(example("async_echo.py", "hello", "world"), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "echoed 'hello' from origin 42" in lines and "echoed 'world' from origin 42" in lines
+    assert lines.count("echo hello") == 1 and lines.count("echo world") == 1

@@ -38,11 +38,12 @@ first awaits); using it from two is a :class:`zio.PortError`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import logging
 import time
 import uuid as uuidlib
-from typing import Any, AsyncIterator, Callable, Generator, Iterable, Mapping, cast
+from typing import Any, AsyncIterator, Callable, Generator, Iterable, Mapping, TypeVar, cast
 
 import zmq
 
@@ -54,6 +55,7 @@ from .errors import PortError, PortTimeout
 from .message import Message
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 __all__ = ["Node", "Peer", "Port"]
 
@@ -84,6 +86,18 @@ async def _until(fut: asyncio.Future[None], deadline: float | None) -> None:
         await fut
     finally:
         timer.cancel()
+
+
+def _off_loop(fn: Callable[[], _T]) -> _T:
+    """``fn()``, run in a thread of its own when called from a running event loop's thread
+    (and waited for there): python-zeroconf, under the mdns backend, refuses its blocking
+    calls (registration, goodbyes) from an event loop's thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn()
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="zio-off-loop") as pool:
+        return pool.submit(fn).result()
 
 
 class _Signal:
@@ -137,13 +151,20 @@ class _Signal:
 class Peer:
     """:class:`zio.Peer` for asyncio: the same table and events, with awaitable waits.
 
-    Constructing one starts the backend as :class:`zio.Peer` does (tens of milliseconds,
-    in the calling thread); :class:`Node` starts its Peer in a worker thread instead.
-    Timeouts are in milliseconds (None or -1: forever), as in :mod:`zio`.
+    Constructing one starts the backend as :class:`zio.Peer` does, and waits for it: tens
+    of milliseconds (70 ms measured for beacon and mdns on loopback) during which the loop
+    does nothing else; ``await Peer.start(...)`` starts it in a worker thread instead, as
+    :class:`Node` does. Timeouts are in milliseconds (None or -1: forever), as in :mod:`zio`.
     """
 
     def __init__(self, nickname: str, *, discovery: str | Discovery | None = None, **headers: Any):
-        self._attach(_peer.Peer(nickname, discovery=discovery, **headers))
+        self._attach(_off_loop(functools.partial(_peer.Peer, nickname, discovery=discovery, **headers)))
+
+    @classmethod
+    async def start(cls, nickname: str, *, discovery: str | Discovery | None = None, **headers: Any) -> "Peer":
+        """A new Peer, its backend started in a worker thread (the loop runs on meanwhile)."""
+        make = functools.partial(_peer.Peer, nickname, discovery=discovery, **headers)
+        return cls.wrap(await asyncio.get_running_loop().run_in_executor(None, make))
 
     @classmethod
     def wrap(cls, sync: _peer.Peer) -> "Peer":
@@ -255,8 +276,9 @@ class Peer:
     # -- life cycle ------------------------------------------------------------------
     def stop(self) -> None:
         """Leave the network and stop the backend (as :meth:`zio.Peer.stop`, a few ms for
-        beacon and mdns); wakes every coroutine waiting on this Peer."""
-        self.sync.stop()
+        beacon and mdns, in a thread of its own when called from the loop's thread);
+        wakes every coroutine waiting on this Peer."""
+        _off_loop(self.sync.stop)
         self._signal.notify_threadsafe()
 
     async def aclose(self) -> None:
@@ -681,9 +703,10 @@ class Node:
             raise
 
     def _offline_now(self) -> None:
+        """Go offline without awaiting (after a failed or cancelled online())."""
         for port in self._ports.values():
             port.offline()
-        self.sync.offline()
+        _off_loop(self.sync.offline)
         if self._peer is not None:
             self._peer._signal.notify()
             self._peer = None
