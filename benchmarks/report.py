@@ -68,6 +68,8 @@ class Run:
     exit_cap: float | None = None
     convergence: list[dict] = field(default_factory=list)
     pool: dict[str, dict] = field(default_factory=dict)
+    asyncio_throughput: dict | None = None
+    loop_lag: dict[str, dict] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     elapsed: float = 0.0
@@ -159,6 +161,7 @@ class Run:
             if r.get("tuned_best"):
                 anchor += f" (tuned pyzmq {rate(r['tuned_best'])})"
             rows.append(Row(what, rate(r["zio_best"]), anchor, f"{r['ratio']:.2f}", target, verdict(ok)))
+        rows += self._asyncio_rows()
         for r in self.codec:
             rows.append(Row(f"Message {r['what']}", rate(r["zio"]), f"bare struct {rate(r['anchor'])}",
                             f"{r['zio'] / r['anchor']:.2f}"))
@@ -316,6 +319,29 @@ class Run:
                 rows.append(Row(what, text, anchor, f"{d['worst_share'] / ideal:.2f}", target, verdict(ok)))
         return rows
 
+    def _asyncio_rows(self) -> list[Row]:
+        """zio.asyncio against raw zmq.asyncio; the loop's lag while peers join and leave."""
+        rows: list[Row] = []
+        r = self.asyncio_throughput
+        if r:
+            need = 0.90
+            rows.append(Row(f"zio.asyncio Port send+recv {r['pattern']}, {r['size']}", rate(r["zio_best"]),
+                            f"raw zmq.asyncio {rate(r['raw_best'])}", f"{r['ratio']:.2f}",
+                            f"≥ {need:.2f} of raw", verdict(r["ratio"] >= need)))
+        for kind, lag in self.loop_lag.items():
+            expected = lag["expected"]
+            kept_up = lag["enter"] == expected and lag["exit"] == expected and lag["messages"] == lag["sent"]
+            anchor = "—"
+            if lag.get("anchor_lag_max") is not None:
+                anchor = (f"sync zio.Node in threads: max {dur(lag['anchor_lag_max'])}, "
+                          f"p99 {dur(lag['anchor_lag_p99'])}")
+            rows.append(Row(
+                f"asyncio loop lag, {lag['nodes']} peers join and leave x{lag['rounds']}, {kind}",
+                f"max {dur(lag['lag_max'])}, p99 {dur(lag['lag_p99'])} (enters {lag['enter']}, "
+                f"exits {lag['exit']} of {expected}; messages {lag['messages']} of {lag['sent']})",
+                anchor, "", "max ≤ 20.0 ms, all seen", verdict(lag["lag_max"] <= 0.020 and kept_up)))
+        return rows
+
     def table(self) -> str:
         head = ["what", "zio", "anchor (same run)", "zio/anchor", "target", "result"]
         body = [[r.what, r.zio, r.anchor, r.ratio, r.target, r.result] for r in self.rows()]
@@ -342,6 +368,7 @@ class Run:
                          "cpus": os.cpu_count()},
             "throughput": self.throughput, "codec": self.codec, "enter_leave": self.enter_leave,
             "exits": self.exits, "convergence": self.convergence, "pool": self.pool, "missing": self.missing,
+            "asyncio_throughput": self.asyncio_throughput, "loop_lag": self.loop_lag,
             "errors": self.errors,
             "table": [r.__dict__ for r in self.rows()],
         }
