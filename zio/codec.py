@@ -92,7 +92,7 @@ def _decode_parts(data: BytesLike, views_from: int | None) -> list[Any]:
         raise MalformedError(f"encoded message must be bytes-like: {err}") from None
     total = len(view)
     unpack_u32 = _UINT32_BE.unpack_from
-    parts: list[bytes] = []
+    parts: list[bytes | memoryview] = []
     append = parts.append
     pos = 0
     while pos < total:

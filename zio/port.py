@@ -467,7 +467,7 @@ class Port:
             return self._peer._wait(wait.ready, wait.ms)
         if wait.kind == "monitor":
             if self._monitor is not None:
-                self._monitor.poll(wait.ms)
+                self._monitor.poll(math.ceil(wait.ms))
         else:
             time.sleep(wait.ms / 1000.0)
         return None
@@ -845,7 +845,7 @@ class Port:
         message is taken, ZeroMQ takes the rest.
         """
         send = self.sock.send
-        if type(frames) is not list:  # one zmq.Frame (draft single-part sockets)
+        if not isinstance(frames, list):  # one zmq.Frame (draft single-part sockets)
             send(frames, _NOBLOCK)
             return
         plain = True  # only bytes shorter than ZERO_COPY_BYTES
@@ -1058,7 +1058,7 @@ class Port:
             else:  # SERVER_OVER_ROUTER
                 if len(rest) != 1:
                     raise self._malformed(frames, f"expected one frame after the routing id, got {len(rest)}")
-                parts, rid = None, routing_id_to_int(rid)
+                parts, rid = None, routing_id_to_int(frames[0])
         try:
             if parts is None:  # one frame holding the CZMQ-encoded parts
                 # a large frame came without a copy: keep its large parts as views into it

@@ -17,7 +17,7 @@ import threading
 import uuid as uuidlib
 from typing import Any, Mapping
 
-from zeroconf import DNSQuestionType, IPVersion, ServiceBrowser, ServiceInfo, Zeroconf
+from zeroconf import DNSQuestionType, IPVersion, ServiceBrowser, ServiceInfo, ServiceListener, Zeroconf
 
 from zio.discovery import Discovery, Reporter
 from zio.errors import ConfigurationError, DiscoveryError, MalformedError
@@ -46,7 +46,7 @@ def instance_label(nickname: str, uuid: uuidlib.UUID) -> str:
     return nick[: MAX_LABEL - len(suffix)].rstrip("-") + suffix
 
 
-class _Listener:
+class _Listener(ServiceListener):
     """zeroconf's ServiceListener: runs in zeroconf's browser thread and never blocks it.
 
     A record whose SRV, TXT and A records are all cached (zeroconf responders send them
