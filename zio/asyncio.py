@@ -107,6 +107,7 @@ class _Signal:
         self.what = what
         self.loop: asyncio.AbstractEventLoop | None = None
         self.futures: set[asyncio.Future[None]] = set()
+        self.scheduled = False  # a notify() is on its way to the loop already
 
     def bind(self) -> asyncio.AbstractEventLoop:
         """The running loop, which must be the one this signal (and its object) belongs to."""
@@ -125,20 +126,23 @@ class _Signal:
 
     def notify(self) -> None:
         """Wake every waiter (in the loop's thread)."""
+        self.scheduled = False
         futures, self.futures = self.futures, set()
         for fut in futures:
             _settle(fut)
 
     def notify_threadsafe(self) -> None:
         """Wake every waiter, from any thread (nothing to do when nobody waits: a waiter
-        registers its future before it looks at the state it waits for)."""
+        registers its future before it looks at the state it waits for). A burst of
+        changes costs the loop one wake-up, not one per change."""
         loop = self.loop
-        if not self.futures or loop is None:
+        if not self.futures or loop is None or self.scheduled:
             return
+        self.scheduled = True
         try:
             loop.call_soon_threadsafe(self.notify)
         except RuntimeError:  # the loop is closed: nobody is waiting in it any more
-            pass
+            self.scheduled = False
 
     async def wait(self, fut: asyncio.Future[None], deadline: float | None) -> None:
         try:
@@ -307,22 +311,31 @@ class _LoopPort(_port.Port):
     #: the loop of the asyncio Port wrapping this one, and its wake-up
     _loop: asyncio.AbstractEventLoop | None = None
     _changed: Callable[[], None] | None = None
+    _scheduled = False  # an _apply() is on its way to the loop already
 
     def _on_peer_event(self, event: PeerEvent) -> None:
         if not any(event.peer.nick == node for node, _ in self._wishes):
             return
         loop = self._loop
         if loop is not None and not loop.is_closed():
-            self._dirty = True
+            self._dirty = True  # first the flag, then the look at _scheduled (see _apply)
+            if self._scheduled:
+                return  # one _apply() takes in a whole burst of changes
+            self._scheduled = True
             try:
                 loop.call_soon_threadsafe(self._apply)
                 return
             except RuntimeError:  # closed meanwhile
-                pass
+                self._scheduled = False
         super()._on_peer_event(event)  # no loop: apply it here, as the sync Port does
 
     def _apply(self) -> None:
-        """In the loop: apply the discovery changes, then wake the coroutines waiting."""
+        """In the loop: apply the discovery changes, then wake the coroutines waiting.
+
+        ``_scheduled`` is cleared before ``_dirty`` is looked at, and a discovery thread sets
+        ``_dirty`` before it looks at ``_scheduled``: every change is applied by this call
+        or by the one it schedules."""
+        self._scheduled = False
         if self._dirty:
             self._catch_up()
         if self._changed is not None:
@@ -413,8 +426,6 @@ class Port:
 
     def connect(self, *spec: str) -> None:
         """As :meth:`zio.Port.connect`: an address, or ``(node, port)`` followed by name."""
-        if self.sync.is_online:
-            self._bind_loop()
         self.sync.connect(*spec)
 
     def subscribe(self, prefix: str | bytes = "") -> None:
