@@ -145,7 +145,8 @@ def test_echo_across_a_lan(make_lan):
 
 
 def test_async_echo(discovery):
-    done = subprocess.run(example("async_echo.py", "hello", "world"), capture_output=True, text=True, timeout=60)
+    nick = f"echo-{os.getpid()}"  # not an "echo" node another test may have left behind (mdns)
+    done = subprocess.run(example("async_echo.py", "--nick", nick, "hello", "world"), capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert "echoed 'hello' from origin 42" in lines and "echoed 'world' from origin 42" in lines

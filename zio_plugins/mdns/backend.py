@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 import uuid as uuidlib
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 from zeroconf import DNSQuestionType, IPVersion, ServiceBrowser, ServiceInfo, ServiceListener, Zeroconf
 
@@ -46,7 +46,7 @@ def instance_label(nickname: str, uuid: uuidlib.UUID) -> str:
     return nick[: MAX_LABEL - len(suffix)].rstrip("-") + suffix
 
 
-class _Listener(ServiceListener):
+class _Listener:
     """zeroconf's ServiceListener: runs in zeroconf's browser thread and never blocks it.
 
     A record whose SRV, TXT and A records are all cached (zeroconf responders send them
@@ -276,7 +276,8 @@ class MdnsDiscovery(Discovery):
             # QM: answers come by multicast, which every process on the host receives
             self.listener = _Listener(self)
             self.browser = ServiceBrowser(
-                self.zeroconf, SERVICE_TYPE, self.listener, question_type=DNSQuestionType.QM
+                # _Listener has ServiceListener's methods (duck-typed, as zeroconf accepts)
+                self.zeroconf, SERVICE_TYPE, cast(ServiceListener, self.listener), question_type=DNSQuestionType.QM
             )
             # and the peers already running answer this one at once, by unicast, to us alone
             self.oneshot = OneShotQuery(address, SERVICE_TYPE, self.accept, ONESHOT_WINDOW_S)
