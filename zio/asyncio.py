@@ -190,14 +190,17 @@ class Peer:
     # -- the table, as zio.Peer ------------------------------------------------------
     @property
     def nickname(self) -> str:
+        """As :attr:`zio.Peer.nickname`."""
         return self.sync.nickname
 
     @property
     def uuid(self) -> uuidlib.UUID:
+        """As :attr:`zio.Peer.uuid`."""
         return self.sync.uuid
 
     @property
     def headers(self) -> dict[str, str]:
+        """As :attr:`zio.Peer.headers`."""
         return self.sync.headers
 
     @property
@@ -228,6 +231,7 @@ class Peer:
         self.sync.add_listener(listener)
 
     def remove_listener(self, listener: Callable[[PeerEvent], None]) -> None:
+        """Stop calling ``listener``; unknown listeners are ignored."""
         self.sync.remove_listener(listener)
 
     # -- waiting -----------------------------------------------------------------------
@@ -376,6 +380,7 @@ class Port:
     # -- as zio.Port ---------------------------------------------------------------------
     @property
     def name(self) -> str:
+        """As :attr:`zio.Port.name`."""
         return self.sync.name
 
     @property
@@ -389,14 +394,17 @@ class Port:
 
     @property
     def headers(self) -> dict[str, str]:
+        """As :attr:`zio.Port.headers`."""
         return self.sync.headers
 
     @property
     def socket_type(self) -> int:
+        """As :attr:`zio.Port.socket_type`."""
         return self.sync.socket_type
 
     @property
     def socket_name(self) -> str:
+        """As :attr:`zio.Port.socket_name`."""
         return self.sync.socket_name
 
     @property
@@ -406,18 +414,22 @@ class Port:
 
     @property
     def is_online(self) -> bool:
+        """As :attr:`zio.Port.is_online`."""
         return self.sync.is_online
 
     @property
     def bound(self) -> list[str]:
+        """As :attr:`zio.Port.bound`."""
         return self.sync.bound
 
     @property
     def connected(self) -> list[str]:
+        """As :attr:`zio.Port.connected`."""
         return self.sync.connected
 
     @property
     def departures(self) -> int:
+        """As :attr:`zio.Port.departures`."""
         return self.sync.departures
 
     def bind(self, *spec: Any) -> None:
@@ -651,10 +663,12 @@ class Node:
 
     @property
     def nick(self) -> str:
+        """As :attr:`zio.Node.nick`."""
         return self.sync.nick
 
     @property
     def origin(self) -> int:
+        """As :attr:`zio.Node.origin`."""
         return self.sync.origin
 
     @property
