@@ -31,7 +31,7 @@ import zmq.asyncio
 import zio
 import zio.asyncio as zioa
 
-from .throughput import BATCH, _pool, _raw_socket
+from .throughput import BATCH, _pool
 
 CHURN_NODES = 20
 CHURN_NICK = "churn"
