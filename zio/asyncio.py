@@ -2,7 +2,7 @@
 
 ::
 
-    import asyncio, zmq
+    import asyncio, zmq, zio
     import zio.asyncio as zioa
 
     async def main() -> None:
@@ -47,6 +47,7 @@ from typing import Any, AsyncIterator, Callable, Generator, Iterable, Mapping, T
 
 import zmq
 
+from . import config
 from . import node as _node
 from . import peer as _peer
 from . import port as _port
@@ -717,8 +718,6 @@ class Node:
         self._peer = Peer.wrap(sync_peer)
         try:
             if timeout_ms is None:
-                from . import config
-
                 timeout_ms = config.resolve_timeout_ms()
             deadline = time.monotonic() + max(0.0, timeout_ms) / 1000.0
             for port in self._ports.values():
