@@ -15,7 +15,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 #: Runs of the pool scenarios per backend (each 3 to 4 s: a 2 s idle period, start-up, tear-down).
 POOL_RUNS, POOL_RUNS_QUICK = 5, 2
-SECTIONS = ["throughput", "codec", "security", "discovery", "exits", "convergence", "pool", "flood"]
+SECTIONS = ["throughput", "codec", "asyncio", "security", "discovery", "exits", "convergence", "pool", "flood"]
 #: etcd convergence rows: (nodes, nodes per process, cap in seconds). The 1000-node row
 #: (10 processes) takes about 30 s and runs in full runs only.
 ETCD_SIZES = [(100, 25, 30.0), (1000, 100, 60.0)]
@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         if isolated:
             progress("security: discovery enter, security on vs off")
             run.security_enter = security.discovery_enter(args.quick)
+    if "asyncio" in sections:
+        _asyncio(run, args.quick, isolated, progress)
     discovery_wanted = any(s in sections for s in ("discovery", "exits", "convergence", "pool", "flood"))
     if discovery_wanted and not isolated:
         progress("discovery sections refused: not isolated")
@@ -103,6 +105,29 @@ def main(argv: list[str] | None = None) -> int:
         run.write_json(args.json)
         progress(f"wrote {args.json}")
     return 0
+
+
+def _asyncio(run, quick, isolated, progress) -> None:
+    """zio.asyncio: throughput against raw zmq.asyncio; loop lag under churn (isolated only)."""
+    import random
+
+    from . import asyncio_bench, discovery
+
+    progress("asyncio: zio.asyncio Port vs raw zmq.asyncio")
+    run.asyncio_throughput = asyncio_bench.throughput(quick)
+    if not isolated:
+        progress("asyncio loop lag refused: not isolated")
+        return
+    for kind in ("beacon", "mdns"):
+        ok, why = discovery.available(kind)
+        if not ok:
+            run.missing[kind] = why
+            continue
+        progress(f"asyncio: loop lag while {asyncio_bench.CHURN_NODES} {kind} peers join and leave")
+        try:
+            run.loop_lag[kind] = asyncio_bench.loop_lag(kind, random.randint(20000, 40000), quick)
+        except Exception as err:  # noqa: BLE001 - report and go on
+            run.errors[f"loop lag {kind}"] = repr(err)
 
 
 def _discovery(run, sections, quick, netns, progress) -> None:

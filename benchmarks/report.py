@@ -71,6 +71,8 @@ class Run:
     security_throughput: list[dict] = field(default_factory=list)
     security_enter: dict[str, dict] = field(default_factory=dict)
     flood: dict = field(default_factory=dict)
+    asyncio_throughput: dict | None = None
+    loop_lag: dict[str, dict] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     elapsed: float = 0.0
@@ -172,6 +174,7 @@ class Run:
             ok = None if on is None or off is None else on <= 2 * off
             rows.append(Row(f"new node visible, security on, {kind}", dur(on), f"security off {dur(off)}",
                             f"{on / off:.2f}" if on and off else "", "≤ 2× off", verdict(ok)))
+        rows += self._asyncio_rows()
         for r in self.codec:
             rows.append(Row(f"Message {r['what']}", rate(r["zio"]), f"bare struct {rate(r['anchor'])}",
                             f"{r['zio'] / r['anchor']:.2f}"))
@@ -360,6 +363,29 @@ class Run:
             verdict(rec is not None and rec <= 10.0))
         return [under, fresh, back]
 
+    def _asyncio_rows(self) -> list[Row]:
+        """zio.asyncio against raw zmq.asyncio; the loop's lag while peers join and leave."""
+        rows: list[Row] = []
+        r = self.asyncio_throughput
+        if r:
+            need = 0.90
+            rows.append(Row(f"zio.asyncio Port send+recv {r['pattern']}, {r['size']}", rate(r["zio_best"]),
+                            f"raw zmq.asyncio {rate(r['raw_best'])}", f"{r['ratio']:.2f}",
+                            f"≥ {need:.2f} of raw", verdict(r["ratio"] >= need)))
+        for kind, lag in self.loop_lag.items():
+            expected = lag["expected"]
+            kept_up = lag["enter"] == expected and lag["exit"] == expected and lag["messages"] == lag["sent"]
+            anchor = "—"
+            if lag.get("anchor_lag_max") is not None:
+                anchor = (f"sync zio.Node in threads: max {dur(lag['anchor_lag_max'])}, "
+                          f"p99 {dur(lag['anchor_lag_p99'])}")
+            rows.append(Row(
+                f"asyncio loop lag, {lag['nodes']} peers join and leave x{lag['rounds']}, {kind}",
+                f"max {dur(lag['lag_max'])}, p99 {dur(lag['lag_p99'])} (enters {lag['enter']}, "
+                f"exits {lag['exit']} of {expected}; messages {lag['messages']} of {lag['sent']})",
+                anchor, "", "max ≤ 20.0 ms, all seen", verdict(lag["lag_max"] <= 0.020 and kept_up)))
+        return rows
+
     def table(self) -> str:
         head = ["what", "zio", "anchor (same run)", "zio/anchor", "target", "result"]
         body = [[r.what, r.zio, r.anchor, r.ratio, r.target, r.result] for r in self.rows()]
@@ -388,6 +414,7 @@ class Run:
             "exits": self.exits, "convergence": self.convergence, "pool": self.pool, "flood": self.flood,
             "missing": self.missing,
             "security_throughput": self.security_throughput, "security_enter": self.security_enter,
+            "asyncio_throughput": self.asyncio_throughput, "loop_lag": self.loop_lag,
             "errors": self.errors,
             "table": [r.__dict__ for r in self.rows()],
         }

@@ -46,7 +46,7 @@ def test_pool_section_runs_and_produces_its_rows():
         assert rows[f"{title}, mdns"].result == "skip"
 
 
-@pytest.mark.parametrize("module", ["benchmarks._node", "benchmarks._pool_node"])
+@pytest.mark.parametrize("module", ["benchmarks._node", "benchmarks._pool_node", "benchmarks.asyncio_bench"])
 @pytest.mark.parametrize("expected", [None, "1:2"])
 def test_benchmark_node_processes_refuse_to_run_outside_the_benchmark_namespace(module, expected):
     env = {k: v for k, v in os.environ.items() if k != "ZIO_BENCH_NETNS"}

@@ -142,3 +142,12 @@ def test_echo_across_a_lan(make_lan):
     assert client.stdout.strip() == "echoed 'over-the-lan' from origin 42"
     out = finish(server)
     assert f"tcp://{server_host.address}:" in out  # bound on the LAN address, not loopback
+
+
+def test_async_echo(discovery):
+    nick = f"echo-{os.getpid()}"  # not an "echo" node another test may have left behind (mdns)
+    done = subprocess.run(example("async_echo.py", "--nick", nick, "hello", "world"), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "echoed 'hello' from origin 42" in lines and "echoed 'world' from origin 42" in lines
+    assert lines.count("echo hello") == 1 and lines.count("echo world") == 1

@@ -96,7 +96,7 @@ def _decode_parts(data: BytesLike, views_from: int | None) -> list[Any]:
         return _decode_bytes(view.tobytes())  # no part can be a view: one copy, then slices
     total = len(view)
     unpack_u32 = _UINT32_BE.unpack_from
-    parts: list[bytes] = []
+    parts: list[bytes | memoryview] = []
     append = parts.append
     pos = 0
     while pos < total:

@@ -31,3 +31,4 @@ def zio_discovery_backends() -> Mapping[str, Callable[..., Discovery]]:
     :class:`zio.BackendError` naming the extra to install when they are missing.
     Names are case-sensitive; the first plugin to claim a name keeps it.
     """
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations

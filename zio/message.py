@@ -180,7 +180,7 @@ class PrefixHeader:
             raise TypeError(
                 f"PrefixHeader() takes at most 3 positional arguments ({len(args)} given)"
             )
-        fields = {"level": level, "form": form, "label": label}
+        fields: dict[str, Any] = {"level": level, "form": form, "label": label}
         defaults = {"level": 0, "form": _DEFAULT_FORM, "label": ""}
         for name, value in zip(("level", "form", "label"), args):
             if fields[name] != defaults[name]:
@@ -836,7 +836,7 @@ class Message:
         self._p, self._c, self._payload = prefix, coord, payload
 
     @classmethod
-    def _fromwire(cls, parts: Sequence[Any], routing_id: int | bytes = 0) -> Message:
+    def _fromwire(cls, parts: list[Any], routing_id: int | bytes = 0) -> Message:
         """A message from parts a socket delivered: what ``Message(parts=parts,
         routing_id=routing_id)`` makes, faster. For trusted callers (zio.Port): the parts
         must be a list of buffers (bytes, or memoryviews of byte buffers: kept as they

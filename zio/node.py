@@ -25,6 +25,9 @@ class Node:
     the discovery backend uses (loopback when it runs on loopback).
     """
 
+    #: The class of the ports :meth:`port` makes (:mod:`zio.asyncio` uses its own).
+    port_class: type[Port] = Port
+
     def __init__(
         self,
         nick: str,
@@ -57,7 +60,7 @@ class Node:
             return existing
         if socket_type is None:
             raise KeyError(f"node {self.nick!r} has no port {name!r}")
-        port = Port(name, socket_type, self.hostname or DEFAULT_HOSTNAME, security=self.security or False)
+        port = self.port_class(name, socket_type, self.hostname or DEFAULT_HOSTNAME, security=self.security or False)
         port.origin = self.origin
         self.ports[name] = port
         return port
@@ -76,15 +79,8 @@ class Node:
         if self.peer is not None:
             log.debug("node %s already online", self.nick)
             return
-        backend = plugins.make_backend(self.discovery)
-        host = self.hostname or backend.bind_host or DEFAULT_HOSTNAME
-        advertised: dict[str, Any] = dict(headers)
         try:
-            for port in self.ports.values():
-                if self.hostname is None:
-                    port.hostname = host
-                advertised.update(port.do_binds())
-            self.peer = Peer(self.nick, discovery=backend, security=self.security or False, **advertised)
+            self.peer = self._advertise(headers)
             if timeout_ms is None:
                 timeout_ms = config.resolve_timeout_ms()
             deadline = time.monotonic() + max(0.0, timeout_ms) / 1000.0
@@ -93,6 +89,18 @@ class Node:
         except BaseException:
             self.offline()
             raise
+
+    def _advertise(self, headers: dict[str, Any]) -> Peer:
+        """Bind every port and start a Peer advertising them and ``headers`` (no waiting for
+        other nodes: :mod:`zio.asyncio` runs this in a worker thread, then awaits the rest)."""
+        backend = plugins.make_backend(self.discovery)
+        host = self.hostname or backend.bind_host or DEFAULT_HOSTNAME
+        advertised: dict[str, Any] = dict(headers)
+        for port in self.ports.values():
+            if self.hostname is None:
+                port.hostname = host
+            advertised.update(port.do_binds())
+        return Peer(self.nick, discovery=backend, security=self.security or False, **advertised)
 
     def offline(self) -> None:
         """Take every port offline (forgetting binds and connects) and leave the network."""

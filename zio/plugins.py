@@ -4,7 +4,7 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import pluggy
 
@@ -75,6 +75,10 @@ def available_backends() -> dict[str, BackendInfo]:
             offered = impl.function() or {}
         except Exception:  # a broken third-party plugin must not break discovery of the others
             log.exception("zio plugin %r failed to list its backends", impl.plugin_name)
+            continue
+        if not isinstance(offered, Mapping):
+            log.error("zio plugin %r listed its backends as a %s, not a mapping: ignored",
+                      impl.plugin_name, type(offered).__name__)
             continue
         package = _package_of(manager, impl.plugin)
         for name, factory in dict(offered).items():

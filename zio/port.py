@@ -10,7 +10,8 @@ import re
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable, Generator, Mapping, NamedTuple, TypeVar
 
 import zmq
 from zmq.utils.monitor import parse_monitor_message
@@ -175,6 +176,12 @@ class _PortLock:
     def locked(self) -> bool:
         return not self.token
 
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
 
 def _exclusive(method: _F) -> _F:
     """Run ``method`` holding the port's lock: one thread at a time touches the socket."""
@@ -220,6 +227,29 @@ def _poll_ms(deadline: float | None) -> int | None:
     if deadline is None:
         return None
     return max(0, math.ceil((deadline - time.monotonic()) * 1000.0))
+
+
+class Wait(NamedTuple):
+    """A wait that the port logic shared by :class:`Port` and :mod:`zio.asyncio` asks its
+    driver for: the sync Port blocks its thread, ``zio.asyncio`` awaits.
+
+    ``kind`` is "monitor" (until the port's monitor socket has an event), "sleep", or
+    "peer" (until ``ready()`` returns something true; the driver sends its last result
+    back); ``ms`` bounds it."""
+
+    kind: str
+    ms: float
+    ready: Callable[[], Any] | None = None
+
+
+def _drive(waits: Generator[Wait, Any, None], wait: Callable[[Wait], Any]) -> None:
+    """Run the shared logic ``waits``, carrying out each wait it yields with ``wait``."""
+    try:
+        request = next(waits)
+        while True:
+            request = waits.send(wait(request))
+    except StopIteration:
+        pass
 
 
 def _close_fds(*fds: int) -> None:
@@ -499,8 +529,19 @@ class Port:
         connections are up, so that a burst sent right after ``online()`` is shared by
         every one of them.
         """
-        if self._online:
+        deadline = self._go_online(peer, timeout_ms)
+        if deadline is None:
             return
+        if peer is not None and self._wishes:
+            _drive(self._name_waits(peer, deadline), self._wait_blocking)
+        self._resolve()
+        self._await_handshakes(deadline)
+
+    def _go_online(self, peer: Peer | None, timeout_ms: float | None) -> float | None:
+        """The part of :meth:`online` that does not wait: binds, direct connects, listening
+        to ``peer``. Returns the deadline of the waits that follow (None: online already)."""
+        if self._online:
+            return None
         if self._wishes and peer is None:
             raise PortError(
                 f"port {self.name!r} has connects by name {self._wishes} but online() got no peer"
@@ -517,15 +558,28 @@ class Port:
         self._online = True
         if peer is not None:
             peer.add_listener(self._on_peer_event)
-            if self._wishes:
-                self._await_names(peer, deadline)
-        self._resolve()
-        self._await_handshakes(deadline)
+        return deadline
 
-    def _await_names(self, peer: Peer, deadline: float) -> None:
-        """Wait until every wished node is known and discovery has settled (both bounded)."""
+    def _wait_blocking(self, wait: Wait) -> Any:
+        """Carry out one wait the shared logic asks for, blocking this thread."""
+        if wait.kind == "peer":
+            assert self._peer is not None and wait.ready is not None
+            return self._peer._wait(wait.ready, wait.ms)
+        if wait.kind == "monitor":
+            if self._monitor is not None:
+                self._monitor.poll(math.ceil(wait.ms))
+        else:
+            time.sleep(wait.ms / 1000.0)
+        return None
+
+    def _name_waits(self, peer: Peer, deadline: float) -> Generator[Wait, Any, None]:
+        """Wait until every wished node is known and discovery has settled (both bounded).
+
+        The logic of it, shared by this class and :mod:`zio.asyncio`: it yields the waits it
+        needs, and is sent what a "peer" wait's ``ready()`` returned at its end."""
         for node, _ in self._wishes:
-            if not peer.waitfor(node, max(0.0, deadline - time.monotonic()) * 1000.0):
+            found = yield Wait("peer", max(0.0, deadline - time.monotonic()) * 1000.0, partial(peer.matchnick, node))
+            if not found:
                 log.warning(
                     "port %s: no node named %r found within the wait of online(); it will be "
                     "connected when it appears", self.name, node,
@@ -544,7 +598,7 @@ class Port:
             wait = min(quiet_until, deadline) - time.monotonic()
             if wait <= 0:
                 return
-            now = peer._wait(lambda: matching() - seen, wait * 1000.0)
+            now = yield Wait("peer", wait * 1000.0, lambda: matching() - seen)
             if now:
                 quiet_until = time.monotonic() + settle  # one more came: others may follow
                 seen = matching()
@@ -844,6 +898,11 @@ class Port:
     def _await_handshakes(self, deadline: float | None) -> None:
         """Wait until the connections just made are up (at most HANDSHAKE_WAIT_MS, and
         ``deadline``), so that what is sent next is shared by them too."""
+        _drive(self._handshake_waits(deadline), self._wait_blocking)
+
+    def _handshake_waits(self, deadline: float | None) -> Generator[Wait, Any, None]:
+        """The logic of :meth:`_await_handshakes`, yielding the waits it needs (shared with
+        :mod:`zio.asyncio`)."""
         limit = time.monotonic() + HANDSHAKE_WAIT_MS / 1000.0
         if deadline is not None:
             limit = min(limit, deadline)
@@ -854,12 +913,12 @@ class Port:
                 log.debug("port %s: no handshake yet with %s; not waiting longer", self.name, sorted(self._pending))
                 self._pending.clear()
                 break
-            self._monitor.poll(wait)
+            yield Wait("monitor", wait)
             self._read_handshakes()
         if self._subscription_wait_until:
             pause = min(self._subscription_wait_until, limit) - time.monotonic()
             if pause > 0:
-                time.sleep(pause)  # a new subscriber's subscriptions are on their way
+                yield Wait("sleep", pause * 1000.0)  # a new subscriber's subscriptions are on their way
             self._subscription_wait_until = 0.0
             # have the socket take in the subscriptions now: a send only looks at them once
             # in a while (libzmq throttles command processing), reading EVENTS does it at once
@@ -976,7 +1035,7 @@ class Port:
         """
         sock = self.sock
         send: Callable[..., Any] = _base_send.__get__(sock) if type(sock) is _PLAIN_SOCKET else sock.send
-        if type(frames) is not list:  # one zmq.Frame (draft single-part sockets)
+        if not isinstance(frames, list):  # one zmq.Frame (draft single-part sockets)
             send(frames, _NOBLOCK)
             return
         plain = True  # only bytes shorter than ZERO_COPY_BYTES
@@ -1218,7 +1277,7 @@ class Port:
             else:  # SERVER_OVER_ROUTER
                 if len(rest) != 1:
                     raise self._malformed(frames, f"expected one frame after the routing id, got {len(rest)}")
-                parts, rid = None, routing_id_to_int(rid)
+                parts, rid = None, routing_id_to_int(frames[0])
         try:
             if parts is None:  # one frame holding the CZMQ-encoded parts
                 # a large frame came without a copy: keep its large parts as views into it

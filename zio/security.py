@@ -262,7 +262,7 @@ class Security:
         """Call ``listener(added, removed)`` when trusted keys change (held weakly for methods)."""
         ref: weakref.ref
         if hasattr(listener, "__self__"):
-            ref = weakref.WeakMethod(listener)  # type: ignore[arg-type]
+            ref = weakref.WeakMethod(listener)
         else:
             ref = weakref.ref(listener)
         with self._lock:

@@ -287,6 +287,10 @@ class TrustGate:
         sock.close(0)
         if proof is None:
             return
+        self._settle(proof, answer)
+
+    def _settle(self, proof: "_Proof", answer: bytes) -> None:
+        """A proof's answer arrived: admit the peer if it answered with its own UUID."""
         with self._lock:
             proof.sock = None
             if self.proving.get(proof.info.uuid) is not proof:

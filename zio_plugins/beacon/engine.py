@@ -435,11 +435,11 @@ class Engine:
             if sock is self.inbox:
                 frames = self.inbox.recv_multipart(zmq.NOBLOCK, copy=False)
                 conn = frames[-1].get(zmq.SRCFD)
-                user = frames[-1].get("User-Id") if self.security is not None else None
-                self._on_mail([frame.bytes for frame in frames], conn, user)
+                user = str(frames[-1].get("User-Id")) if self.security is not None else None
+                self._on_mail([frame.bytes for frame in frames], int(conn), user)
             elif sock == self.recv_udp.fileno():
                 self._on_udp()
-            else:
+            elif isinstance(sock, zmq.Socket):
                 self._on_monitor(sock)
         except zmq.Again:
             pass
@@ -575,6 +575,7 @@ class Engine:
 
     def _watch(self, remote: _Remote) -> bool:
         """Give a peer that said HELLO its outbox monitor (two more sockets); False if no room."""
+        assert remote.outbox is not None  # a pending or reopened peer has its outbox
         monitor = None
         try:
             # a new address every time: the one of a monitor just closed may still be bound
@@ -832,6 +833,7 @@ class Engine:
     def _trusts(self, uuid: uuidlib.UUID, key: bytes, nick: str | None = None) -> bool:
         """Secure mode: True if ``key`` is trusted (and may be ``nick``); else log once."""
         assert self.security is not None
+        why: str | None
         if not key:
             why = "sends beacons without a key: its security is off"
         elif nick is not None:

@@ -52,7 +52,7 @@ class EtcdDiscovery(Discovery):
             else:
                 self._bind_host = select_interface("subnet").address
                 self._bind_reason = f"no route to {first.host}: first LAN interface"
-        self.uuid: uuidlib.UUID | None = None
+        self.uuid: uuidlib.UUID = uuidlib.UUID(int=0)  # the nil UUID until start()
         self.key = b""
         self.value = b""
         self.active = False

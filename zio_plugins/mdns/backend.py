@@ -15,9 +15,9 @@ import logging
 import re
 import threading
 import uuid as uuidlib
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
-from zeroconf import DNSQuestionType, IPVersion, ServiceBrowser, ServiceInfo, Zeroconf
+from zeroconf import DNSQuestionType, IPVersion, ServiceBrowser, ServiceInfo, ServiceListener, Zeroconf
 
 from zio.discovery import Discovery, Reporter
 from zio.errors import ConfigurationError, DiscoveryError, MalformedError
@@ -291,7 +291,8 @@ class MdnsDiscovery(Discovery):
             # QM: answers come by multicast, which every process on the host receives
             self.listener = _Listener(self)
             self.browser = ServiceBrowser(
-                self.zeroconf, SERVICE_TYPE, self.listener, question_type=DNSQuestionType.QM
+                # _Listener has ServiceListener's methods (duck-typed, as zeroconf accepts)
+                self.zeroconf, SERVICE_TYPE, cast(ServiceListener, self.listener), question_type=DNSQuestionType.QM
             )
             # and the peers already running answer this one at once, by unicast, to us alone
             self.oneshot = OneShotQuery(address, SERVICE_TYPE, self.accept, ONESHOT_WINDOW_S)
