@@ -182,7 +182,10 @@ class Engine:
         soft = fd_limit()
         self._fd_ceiling = None if soft is None else soft - int(soft * FD_RESERVE)
         self.ctx = zmq.Context()
-        self.ctx.set(zmq.MAX_SOCKETS, SOCKETS_PER_REMOTE * self.max_remotes + 16)
+        # twice the sockets watched: a closed socket counts until libzmq's reaper has freed
+        # it, and under churn (services dialled, refused, let go) the cap was hit with only
+        # a few remotes open, which shrank max_remotes (the fd ceiling still bounds fds)
+        self.ctx.set(zmq.MAX_SOCKETS, 2 * SOCKETS_PER_REMOTE * self.max_remotes + 16)
         self.router = self.ctx.socket(zmq.ROUTER)
         self.router.setsockopt(zmq.LINGER, 0)
         self.router.setsockopt(zmq.MAXMSGSIZE, self._max_msg_size)
@@ -206,6 +209,7 @@ class Engine:
         self._thread = threading.Thread(target=self._run, name=f"zio-mdns-{nickname}", daemon=True)
         self._lock = threading.Lock()
         self._stopped = False
+        self._closed = False  # _close() ran (it holds _lock while it decides)
 
     # -- commands (any thread) ----------------------------------------------------------
     def _post(self, command: str, arg: Any) -> None:
@@ -238,10 +242,11 @@ class Engine:
                 return
             self._stopped = True
             self._commands.put(("stop", None))
-            try:
-                os.write(self._wake_w, b"x")
-            except BlockingIOError:
-                pass
+            if not self._closed:
+                try:
+                    os.write(self._wake_w, b"x")
+                except BlockingIOError:
+                    pass
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -252,8 +257,12 @@ class Engine:
         # else: stop() was called from a report listener; the thread closes on its way out
 
     def _close(self) -> None:
-        if self.ctx.closed:
-            return
+        """Close everything, once: the engine's thread and stop() may both get here, and a
+        second close of the wake-up pipe would close fds another object got since."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
         for remote in list(self.remotes.values()):
             self._forget(remote, "we stopped", reason=STOPPED)
         self.router.close(0)
