@@ -1,0 +1,332 @@
+"""One engine thread, ZeroMQ context and UDP beacon socket for the beacon Peers of a process.
+
+Before this module every beacon Peer had a context (two libzmq threads), an engine thread,
+two UDP sockets and, for every other Peer of the same process, a TCP session with its
+monitor (five fds on each side). 25 Peers per process spent most of their time in 25 engine
+threads fighting for the GIL, each reading the same beacons; 1000 Peers in one process
+needed millions of fds. A :class:`Hub` serves every Peer of one process that beacons on the
+same interface and port:
+
+- one thread runs every engine's loop (beacons, ticks, mailboxes, monitors) in turn;
+- one context holds every engine's sockets;
+- one UDP socket hears each beacon once and hands it to every engine;
+- Peers of the process meet in-process: the hub reports each to the others (ENTER with
+  its name and headers, EXIT when it stops) and their engines never open TCP to each
+  other; each engine ignores beacons and mail that claim a local Peer's UUID.
+
+Each Peer keeps its UUID, its mailbox (a ROUTER of its own: other processes meet it over
+ZRE as before) and its headers. A Peer that stops leaves the hub; the others notice only
+its EXIT (reason "left"). The hub's thread ends, and its context and sockets close, when
+its last Peer stops. Secure (CURVE) engines get a hub of their own: their ZAP handler
+belongs to their context.
+
+Listeners of every Peer of the hub run on its one thread: a listener that blocks delays
+the others' discovery (as it delayed its own Peer's before).
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import os
+import socket
+import threading
+import time
+import uuid as uuidlib
+from typing import TYPE_CHECKING, Callable
+
+import zmq
+
+from zio.errors import DiscoveryError
+from zio.interfaces import Interface
+from zio.security import release_zap
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .engine import Engine
+
+log = logging.getLogger(__name__)
+
+#: ZeroMQ sockets one hub's context may hold (every engine's; each engine has its own
+#: budget too, engine.MAX_SOCKETS).
+HUB_MAX_SOCKETS = 65536
+#: Beacons read from the UDP socket per wake-up before other sockets get a turn.
+UDP_BATCH = 64
+
+_REGISTRY: dict[tuple, "Hub"] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def open_udp(interface: Interface, port: int) -> tuple[socket.socket, socket.socket]:
+    """The (receive, send) UDP sockets for beacons on ``interface`` and ``port``."""
+    target = interface.beacon_target
+    recv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    send = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
+    try:
+        recv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        recv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        # binding to the broadcast (or group) address receives only beacons, only there
+        recv.bind((target, port))
+        if interface.loopback:
+            mreq = socket.inet_aton(target) + socket.inet_aton(interface.address)
+            recv.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+            send.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface.address))
+            send.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+            send.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+        else:
+            send.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            send.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, interface.name.encode())
+        send.bind((interface.address, 0))
+        recv.setblocking(False)
+        send.setblocking(False)
+    except OSError:
+        recv.close()
+        send.close()
+        raise
+    return recv, send
+
+
+class Hub:
+    """The thread, context and beacon sockets engines share; see the module docstring."""
+
+    def __init__(self, interface: Interface, port: int, secure: bool, key: tuple | None) -> None:
+        self.interface = interface
+        self.port = port
+        self.secure = secure
+        self._key = key  # registry key; None: private
+        self.ctx = zmq.Context()
+        self.ctx.max_sockets = HUB_MAX_SOCKETS
+        try:
+            self.recv_udp, self.send_udp = open_udp(interface, port)
+        except OSError as err:
+            self.ctx.term()
+            raise DiscoveryError(f"beacon discovery cannot start on {interface}: {err}") from err
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self.thread = threading.Thread(target=self._run, name=f"zio-beacon-{port}", daemon=True)
+        self.users = 0  # engines made on this hub and not yet released
+        self.sockets = 0  # ZeroMQ sockets every engine of the hub holds
+        self.engines: list[Engine] = []  # attached (started) engines, in start order
+        self.local: dict[uuidlib.UUID, Engine] = {}
+        self._owners: dict[object, Engine] = {}  # polled socket -> its engine
+        self._poller = zmq.Poller()
+        self._commands: collections.deque[Callable[[], None]] = collections.deque()
+        self._detach_due: list[Engine] = []
+        self._exit = False
+        self._closed = False
+        self._start_lock = threading.Lock()
+
+    # -- who uses the hub -----------------------------------------------------------------
+    @classmethod
+    def acquire(cls, interface: Interface, port: int, share: bool = True, secure: bool = False) -> "Hub":
+        """The process's hub for ``interface`` and ``port`` (a new one if none runs, or if
+        not ``share`` or ``secure``); the caller must :meth:`release` it once."""
+        key = (interface.name, interface.address, interface.beacon_target, port)
+        with _REGISTRY_LOCK:
+            hub = _REGISTRY.get(key) if share and not secure else None
+            if hub is None:
+                hub = cls(interface, port, secure, key if share and not secure else None)
+                if hub._key is not None:
+                    _REGISTRY[key] = hub
+            hub.users += 1
+            return hub
+
+    def release(self) -> None:
+        """One engine is done with the hub; the last one ends its thread and closes it."""
+        with _REGISTRY_LOCK:
+            self.users -= 1
+            if self.users > 0:
+                return
+            if self._key is not None and _REGISTRY.get(self._key) is self:
+                del _REGISTRY[self._key]
+        if self.thread.is_alive():
+            self._exit = True
+            self._wake()
+        else:
+            with self._start_lock:
+                self._exit = True  # a thread that never started never will
+            self._close()
+
+    def _close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.recv_udp.close()
+        self.send_udp.close()
+        release_zap(self.ctx)
+        # destroy, not term: a socket left open by mistake must not hang stop() forever
+        self.ctx.destroy(linger=0)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    # -- commands from other threads --------------------------------------------------------
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    def call(self, fn: Callable[[], None], timeout: float = 5.0) -> bool:
+        """Run ``fn`` on the hub's thread (starting it if need be) and wait; False on timeout."""
+        done = threading.Event()
+
+        def command() -> None:
+            try:
+                fn()
+            finally:
+                done.set()
+
+        if threading.current_thread() is self.thread:
+            command()
+            return True
+        with self._start_lock:
+            if self.thread.ident is None and not self._exit:
+                self._commands.append(command)
+                self.thread.start()
+                return done.wait(timeout)
+        if not self.thread.is_alive():
+            command()  # the thread failed and closed everything: nothing left to wait for
+            return True
+        self._commands.append(command)
+        self._wake()
+        return done.wait(timeout)
+
+    def join(self, timeout: float) -> None:
+        """Wait for the thread to end, if it is ending (its last engine left)."""
+        if self._exit and self.thread.ident is not None and threading.current_thread() is not self.thread:
+            self.thread.join(timeout)
+
+    # -- engines (on the hub's thread) -------------------------------------------------------
+    def attach(self, engine: "Engine") -> None:
+        """Serve ``engine``: poll its inbox, beacon for it, meet it with the local engines."""
+        now = time.monotonic()
+        engine.next_beacon = now
+        engine.next_tick = now + engine.timing.tick
+        self.watch(engine.inbox, engine)
+        others = list(self.engines)
+        self.engines.append(engine)
+        self.local[engine.uuid] = engine
+        if not self.secure:
+            for other in others:
+                other._local_enter(engine)
+                engine._local_enter(other)
+
+    def detach(self, engine: "Engine") -> None:
+        """Stop serving ``engine``: its goodbye beacon, its sockets closed, its exit reported."""
+        if engine not in self.engines:
+            return
+        self.engines.remove(engine)
+        self.local.pop(engine.uuid, None)
+        try:
+            engine._beacon(0)
+            engine._close()
+        except Exception:
+            log.exception("beacon engine of %s failed to close", engine.nickname)
+        for other in list(self.engines):
+            other._local_exit(engine)
+        for sock in [s for s, e in self._owners.items() if e is engine]:
+            self.unwatch(sock)
+
+    def detach_soon(self, engine: "Engine") -> None:
+        """Detach ``engine`` once the event being handled is done (a stop from a listener)."""
+        self._detach_due.append(engine)
+
+    def watch(self, sock: object, engine: "Engine") -> None:
+        self._poller.register(sock, zmq.POLLIN)
+        self._owners[sock] = engine
+
+    def unwatch(self, sock: object) -> None:
+        self._owners.pop(sock, None)
+        try:
+            self._poller.unregister(sock)
+        except KeyError:
+            pass
+
+    # -- the loop ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        self._poller.register(self._wake_r, zmq.POLLIN)
+        self._poller.register(self.recv_udp.fileno(), zmq.POLLIN)
+        udp = self.recv_udp.fileno()
+        try:
+            while True:
+                self._run_commands()
+                if self._exit:
+                    break
+                now = time.monotonic()
+                due = math.inf
+                for engine in list(self.engines):
+                    if engine._stopped:
+                        continue
+                    if now >= engine.next_beacon:
+                        engine._beacon(engine.mailbox_port)
+                        engine.next_beacon = now + engine.timing.interval
+                    if now >= engine.next_tick:
+                        try:
+                            engine._check_silences(now)
+                        except Exception:
+                            log.exception("beacon engine of %s failed a tick", engine.nickname)
+                        engine.next_tick = now + engine.timing.tick
+                        self._detach_stopped()
+                    due = min(due, engine.next_beacon, engine.next_tick)
+                wait_ms = -1 if due == math.inf else max(0, math.ceil((due - time.monotonic()) * 1000.0))
+                for sock, _ in self._poller.poll(wait_ms):
+                    if sock == self._wake_r:
+                        try:
+                            os.read(self._wake_r, 4096)
+                        except BlockingIOError:
+                            pass
+                    elif sock == udp:
+                        self._on_udp()
+                    else:
+                        engine = self._owners.get(sock)
+                        if engine is None or engine._stopped or (isinstance(sock, zmq.Socket) and sock.closed):
+                            continue  # the monitor of a peer forgotten earlier in this round
+                        engine._dispatch(sock)
+                    self._detach_stopped()
+        except Exception:
+            log.exception("beacon hub on port %d failed; its peers leave the network", self.port)
+        finally:
+            self._run_commands()
+            for engine in list(self.engines):
+                self.detach(engine)
+            self._close()
+
+    def _run_commands(self) -> None:
+        while self._commands:
+            command = self._commands.popleft()
+            try:
+                command()
+            except Exception:
+                log.exception("beacon hub command failed")
+            self._detach_stopped()
+
+    def _detach_stopped(self) -> None:
+        while self._detach_due:
+            engine = self._detach_due.pop(0)
+            self.detach(engine)
+            self.release()
+
+    def _on_udp(self) -> None:
+        from . import wire
+        from zio.errors import MalformedError
+
+        for _ in range(UDP_BATCH):  # drain what is queued, but let other sockets have a turn
+            try:
+                data, (ip, _port) = self.recv_udp.recvfrom(64)
+            except (BlockingIOError, InterruptedError):
+                return
+            beacon = None
+            if not self.secure:
+                try:
+                    beacon = wire.Beacon.decode(data)
+                except MalformedError as err:
+                    log.debug("dropped beacon from %s: %s", ip, err)
+                    continue
+                if beacon.uuid in self.local:
+                    continue  # our own engines meet in-process
+            for engine in list(self.engines):
+                if not engine._stopped:
+                    engine._on_datagram(data, ip, beacon)
+            self._detach_stopped()
+
+
+__all__ = ["Hub", "open_udp"]
