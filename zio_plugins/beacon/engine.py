@@ -140,6 +140,8 @@ class _FdLedger:
 
 
 _LEDGER = _FdLedger()
+#: makes every monitor's inproc address new, across the engines of the process
+_MONITOR_IDS = itertools.count()
 
 
 def _far_end(fd: int) -> tuple[str, int] | None:
@@ -316,7 +318,6 @@ class Engine:
         self.endpoint = self.inbox.getsockopt_string(zmq.LAST_ENDPOINT)
         self.mailbox_port = int(self.endpoint.rsplit(":", 1)[1])
         self._stop_lock = threading.Lock()
-        self._monitor_ids = itertools.count()  # makes every monitor's inproc address new
         self.next_beacon = self.next_tick = 0.0  # the hub's schedule for this engine
 
     @property
@@ -568,8 +569,9 @@ class Engine:
         """Give a peer that said HELLO its outbox monitor (two more sockets); False if no room."""
         monitor = None
         try:
-            # a new address every time: the one of a monitor just closed may still be bound
-            monitor_address = f"inproc://zio-monitor-{remote.uuid.hex}-{next(self._monitor_ids)}"
+            # a new address every time: the one of a monitor just closed may still be bound,
+            # and the engines of a hub share one context (inproc addresses are per context)
+            monitor_address = f"inproc://zio-monitor-{remote.uuid.hex}-{next(_MONITOR_IDS)}"
             remote.outbox.monitor(monitor_address, self._gone_events)
             monitor = self.ctx.socket(zmq.PAIR)
             monitor.setsockopt(zmq.LINGER, 0)
