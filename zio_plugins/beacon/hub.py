@@ -327,6 +327,10 @@ class Hub:
                 if not engine._stopped:
                     engine._on_datagram(data, ip, beacon)
             self._detach_stopped()
+            # a Peer starting or stopping waits for the hub: its turn comes between beacons
+            # (a burst of new remotes costs every engine a socket each: 25 engines meeting 64
+            # newcomers kept the 25th Peer of a process from starting for seconds)
+            self._run_commands()
 
 
 __all__ = ["Hub", "open_udp"]
