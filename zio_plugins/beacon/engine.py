@@ -263,6 +263,8 @@ class Engine:
         self._gone_events = _MAILBOX_GONE if security is None else _SECURE_GONE
         self.nickname = nickname
         self.headers = dict(headers)
+        #: what the other Peers of the process are told of this one (one object for all)
+        self.info = PeerInfo(uuid, nickname, dict(headers))
         self.report = report
         self.interface = interface
         self.beacon_port = beacon_port
@@ -411,12 +413,12 @@ class Engine:
         stale = self.remotes.get(other.uuid)
         if stale is not None:
             self._forget(stale, "it lives in this process")
-        self.report(PeerEvent(ENTER, PeerInfo(other.uuid, other.nickname, dict(other.headers))))
+        self.report(PeerEvent(ENTER, other.info))
 
     def _local_exit(self, other: "Engine", reason: str = LEFT) -> None:
         """An engine of the hub stopped (``LEFT``), or this one did (``STOPPED``)."""
         if self.locals.pop(other.uuid, None) is not None:
-            self.report(PeerEvent(EXIT, PeerInfo(other.uuid, other.nickname, dict(other.headers)), reason))
+            self.report(PeerEvent(EXIT, other.info, reason))
 
     def _dispatch(self, sock: object) -> None:
         """Handle one ready socket; network input never raises out of here."""

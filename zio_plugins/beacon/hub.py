@@ -52,7 +52,20 @@ HUB_MAX_SOCKETS = 65536
 #: Beacons read from the UDP socket per wake-up before other sockets get a turn.
 UDP_BATCH = 64
 
+#: Engines' beacons and ticks fall due on a grid of this many seconds, so that one wake-up
+#: of the hub serves many engines: with 1000 engines each on its own schedule the hub woke
+#: 5000 times a second, and each wake-up polls every socket (O(engines)).
+SLOT = 0.02
+
+#: Seconds a stopped local Peer's beacons are ignored (those still queued when it stopped).
+GONE_FOR = 2.0
+
 _REGISTRY: dict[tuple, "Hub"] = {}
+
+
+def _slot(t: float) -> float:
+    """The first grid time at or after ``t`` (see SLOT)."""
+    return math.ceil(t / SLOT) * SLOT
 _REGISTRY_LOCK = threading.Lock()
 
 
@@ -107,6 +120,10 @@ class Hub:
         self.sockets = 0  # ZeroMQ sockets every engine of the hub holds
         self.engines: list[Engine] = []  # attached (started) engines, in start order
         self.local: dict[uuidlib.UUID, Engine] = {}
+        #: engines detached lately (uuid -> when): their beacons still queued on the UDP
+        #: socket must not look like a remote's (measured: 300 stopped Peers of 600 made the
+        #: others open 124 000 outboxes to them)
+        self.gone: dict[uuidlib.UUID, float] = {}
         self._owners: dict[object, Engine] = {}  # polled socket -> its engine
         self._poller = zmq.Poller()
         self._commands: collections.deque[Callable[[], None]] = collections.deque()
@@ -216,6 +233,13 @@ class Hub:
             return
         self.engines.remove(engine)
         self.local.pop(engine.uuid, None)
+        now = time.monotonic()
+        self.gone[engine.uuid] = now
+        if len(self.gone) > 64:
+            # a beacon lingers in the socket's queue a moment; a while after it is a restart
+            for uuid, when in list(self.gone.items()):
+                if now - when > GONE_FOR:
+                    del self.gone[uuid]
         try:
             engine._beacon(0)
             engine._close()
@@ -258,13 +282,13 @@ class Hub:
                         continue
                     if now >= engine.next_beacon:
                         engine._beacon(engine.mailbox_port)
-                        engine.next_beacon = now + engine.timing.interval
+                        engine.next_beacon = _slot(now + engine.timing.interval)
                     if now >= engine.next_tick:
                         try:
                             engine._check_silences(now)
                         except Exception:
                             log.exception("beacon engine of %s failed a tick", engine.nickname)
-                        engine.next_tick = now + engine.timing.tick
+                        engine.next_tick = _slot(now + engine.timing.tick)
                         self._detach_stopped()
                     due = min(due, engine.next_beacon, engine.next_tick)
                 wait_ms = -1 if due == math.inf else max(0, math.ceil((due - time.monotonic()) * 1000.0))
@@ -323,6 +347,10 @@ class Hub:
                     continue
                 if beacon.uuid in self.local:
                     continue  # our own engines meet in-process
+                if beacon.uuid in self.gone:
+                    if time.monotonic() - self.gone[beacon.uuid] < GONE_FOR:
+                        continue  # one of ours that stopped a moment ago: a stale beacon
+                    del self.gone[beacon.uuid]
             for engine in list(self.engines):
                 if not engine._stopped:
                     engine._on_datagram(data, ip, beacon)
