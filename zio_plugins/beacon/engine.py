@@ -326,6 +326,7 @@ class Engine:
         self.mailbox_port = int(self.endpoint.rsplit(":", 1)[1])
         self._stop_lock = threading.Lock()
         self.next_beacon = self.next_tick = 0.0  # the hub's schedule for this engine
+        self.beacon_at = 0.0  # when the last beacon was due (off the hub's grid)
 
     @property
     def sockets(self) -> int:
