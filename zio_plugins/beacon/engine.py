@@ -408,12 +408,14 @@ class Engine:
     # -- Peers of the same process ---------------------------------------------------------
     def _local_enter(self, other: "Engine") -> None:
         """Another engine of the hub: met in-process (its HELLO's content, no TCP)."""
-        if other.uuid in self.locals or other.uuid == self.uuid:
+        uuid = other.uuid
+        if uuid in self.locals or other is self:
             return
-        self.locals[other.uuid] = other
-        stale = self.remotes.get(other.uuid)
-        if stale is not None:
-            self._forget(stale, "it lives in this process")
+        self.locals[uuid] = other
+        if self.remotes:
+            stale = self.remotes.get(uuid)
+            if stale is not None:
+                self._forget(stale, "it lives in this process")
         self.report(PeerEvent(ENTER, other.info))
 
     def _local_exit(self, other: "Engine", reason: str = LEFT) -> None:
