@@ -267,7 +267,9 @@ def preload(kind: str) -> None:
         import pyre  # noqa: F401
         return
     import zio  # noqa: F401
+    import zio.plugins
 
+    zio.plugins.available_backends()  # loads the plugins' entry points (40 ms, once)
     if kind == "etcd":
         import grpc  # noqa: F401  (what the etcd factory imports on its first call)
         import pyetcd  # noqa: F401

@@ -217,12 +217,22 @@ class Run:
                 pt = dur(p["seconds"], p["cap"]) if p else "not run"
                 procs = b["processes"] if b else (p["processes"] if p else 1)
                 ok = None
-                target = "—"
-                if n == 100:
-                    target = "≤ 5 s"
-                    ok = b is not None and b["seconds"] is not None and b["seconds"] <= 5.0
+                target, ratio = "—", ""
+                both = b is not None and p is not None and b["seconds"] is not None and p["seconds"] is not None
+                if both:
+                    ratio = f"{b['seconds'] / p['seconds']:.2f}"
+                if n == 100:  # issue 13: half of pyre's time (was: ≤ 5 s)
+                    target = "≤ 0.5 × pyre"
+                    ok = both and b["seconds"] <= 0.5 * p["seconds"]
+                elif n == 10:
+                    target = "≤ pyre"
+                    ok = both and b["seconds"] <= p["seconds"]
+                elif n == 500 and p is None:
+                    target = "≤ 10 s"
+                    ok = b is not None and b["seconds"] is not None and b["seconds"] <= 10.0
+                    pt = f"not run ({n} pyre nodes need {n * (n - 1)} TCP sessions)"
                 rows.append(Row(f"{n} nodes converge (one machine, {procs} process{'es' if procs > 1 else ''})",
-                                f"beacon {bt}", f"pyre {pt}", "", target, verdict(ok)))
+                                f"beacon {bt}", f"pyre {pt}", ratio, target, verdict(ok)))
             for n in sizes:
                 b, p = self._conv("beacon", n), self._conv("pyre", n)
                 if not b or b.get("beacons_per_node_s") is None:
@@ -232,10 +242,17 @@ class Run:
                                 pb, "", "≤ 1 beacon/s/node", verdict(b["beacons_per_node_s"] <= 1.05)))
                 pl = f"pyre {p['lo_packets_per_node_s']:.1f}" if p and p.get("lo_packets_per_node_s") is not None else "pyre —"
                 rows.append(Row(f"idle traffic, {n} nodes: all lo packets/s/node", f"beacon {b['lo_packets_per_node_s']:.1f}", pl))
-                pc = f"pyre {100 * p['cpu_per_node']:.2f} %" if p and p.get("cpu_per_node") is not None else "pyre —"
-                rows.append(Row(f"idle CPU per node, {n} nodes (% of a core)", f"beacon {100 * b['cpu_per_node']:.2f} %", pc))
-                pm = f"pyre {p['rss_kb_per_node'] / 1024:.2f} MB" if p and p.get("rss_kb_per_node") is not None else "pyre —"
-                rows.append(Row(f"memory per node, {n} nodes (RSS delta)", f"beacon {b['rss_kb_per_node'] / 1024:.2f} MB", pm))
+                # issue 13: idle CPU and RSS per node at most pyre's (where pyre ran)
+                cpu_p = p.get("cpu_per_node") if p else None
+                pc = f"pyre {100 * cpu_p:.2f} %" if cpu_p is not None else "pyre —"
+                rows.append(Row(f"idle CPU per node, {n} nodes (% of a core)", f"beacon {100 * b['cpu_per_node']:.2f} %", pc,
+                                f"{b['cpu_per_node'] / cpu_p:.2f}" if cpu_p else "", "≤ pyre" if cpu_p is not None else "—",
+                                verdict(b["cpu_per_node"] <= cpu_p if cpu_p is not None else None)))
+                rss_p = p.get("rss_kb_per_node") if p else None
+                pm = f"pyre {rss_p / 1024:.2f} MB" if rss_p is not None else "pyre —"
+                rows.append(Row(f"memory per node, {n} nodes (RSS delta)", f"beacon {b['rss_kb_per_node'] / 1024:.2f} MB", pm,
+                                f"{b['rss_kb_per_node'] / rss_p:.2f}" if rss_p else "", "≤ pyre" if rss_p is not None else "—",
+                                verdict(b["rss_kb_per_node"] <= rss_p if rss_p is not None else None)))
             rows.extend(self._etcd_convergence_rows())
         if self.pool or any(k.startswith("pool ") for k in self.errors):
             rows += self._pool_rows()

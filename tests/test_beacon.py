@@ -57,11 +57,14 @@ def beacon_port(monkeypatch):
 
 @pytest.fixture
 def make_peer(beacon_port):
-    """``make_peer(nick, timing=None, **headers)``: a zio Peer on loopback, stopped at teardown."""
+    """``make_peer(nick, timing=None, share=False, **headers)``: a zio Peer on loopback, stopped
+    at teardown. Not shared by default: these tests are about what two peers say to each other
+    over ZRE (UDP and TCP), as two processes would; shared engines meet in-process
+    (tests/test_beacon_scale.py)."""
     made: list[zio.Peer] = []
 
-    def factory(nick, timing=None, **headers):
-        backend = zio.make_backend("beacon", interface="localhost", port=beacon_port, **(timing or {}))
+    def factory(nick, timing=None, share=False, **headers):
+        backend = zio.make_backend("beacon", interface="localhost", port=beacon_port, share=share, **(timing or {}))
         peer = zio.Peer(nick, discovery=backend, **headers)
         made.append(peer)
         return peer

@@ -11,6 +11,11 @@ Options (keyword arguments of the factory, or environment variables):
 ``max_message`` ``$ZIO_BEACON_MAX_MESSAGE`` largest mailbox message in bytes (default 262144)
 ``fd_reserve`` ``$ZIO_BEACON_FD_RESERVE`` fds never used by discovery (default: a quarter
                                       of the soft RLIMIT_NOFILE, at least 64)
+``share``      ``$ZIO_BEACON_SHARE``  share one engine thread, context and UDP socket with
+                                      the process's other beacon Peers on the same
+                                      interface and port, and meet them in-process
+                                      (default true; ``0``: a private engine, as a Peer
+                                      of another process; see :mod:`.hub`)
 =============  =====================  ================================================
 """
 from __future__ import annotations
@@ -49,6 +54,7 @@ class BeaconDiscovery(Discovery):
         expired: float | None = None,
         max_message: int | None = None,
         fd_reserve: int | None = None,
+        share: bool | None = None,
     ):
         self.interface: Interface = select_interface(interface)
         self.port = port if port is not None else config.env_int("ZIO_BEACON_PORT", DEFAULT_BEACON_PORT)
@@ -70,6 +76,9 @@ class BeaconDiscovery(Discovery):
         if fd_reserve is not None and fd_reserve < 0:
             raise ConfigurationError(f"beacon fd_reserve must not be negative, got {fd_reserve}")
         self.limits = Limits(max_message=max_message, fd_reserve=fd_reserve)
+        if share is None:
+            share = config.env_str("ZIO_BEACON_SHARE", "1").strip().lower() not in ("0", "false", "no", "off")
+        self.share = bool(share)
         self.engine: Engine | None = None
         self.security: Any = None
 
@@ -95,7 +104,7 @@ class BeaconDiscovery(Discovery):
         if self.engine is not None:
             raise ConfigurationError("a beacon backend object serves one Peer; make a new one")
         self.engine = Engine(uuid, nickname, headers, report, self.interface, self.port, self.timing, self.limits,
-                             self.security)
+                             self.security, share=self.share)
         self.engine.start()
         log.info(
             "beacon discovery for %s on %s (%s), beacons to %s:%d, mailbox %s",

@@ -46,9 +46,10 @@ from zmq.utils.monitor import parse_monitor_message
 from zio.discovery import ENTER, EXIT, LEFT, LOST, STOPPED, PeerEvent, PeerInfo, Reporter
 from zio.errors import ConfigurationError, DiscoveryError, MalformedError
 from zio.interfaces import Interface
-from zio.security import KEY_HEADER, Security, release_zap
+from zio.security import KEY_HEADER, Security
 
 from . import wire
+from .hub import HUB_MAX_SOCKETS, Hub
 
 log = logging.getLogger(__name__)
 
@@ -109,12 +110,15 @@ class _FdLedger:
     the measurement catches up with that.)"""
 
     MEASURE_EVERY = 0.25
+    #: at most this share of one core goes to listing /proc/self/fd (18 ms for 7000 fds)
+    MEASURE_SHARE = 0.02
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._measured = _open_fds()
         self._measured_at = time.monotonic()
         self._since = 0
+        self._every = self.MEASURE_EVERY
 
     def count(self) -> int:
         with self._lock:
@@ -129,16 +133,20 @@ class _FdLedger:
         listing /proc/self/fd costs milliseconds when thousands are open, and every engine
         ticks (25 engines listing 10 k fds each tick slowed 100 nodes' convergence)."""
         with self._lock:
-            if now - self._measured_at < self.MEASURE_EVERY:
+            if now - self._measured_at < self._every:
                 return
             self._measured_at = now
         fds = _open_fds()
+        took = time.monotonic() - now
         with self._lock:
+            self._every = max(self.MEASURE_EVERY, took / self.MEASURE_SHARE)
             if fds:
                 self._measured, self._since = fds, 0
 
 
 _LEDGER = _FdLedger()
+#: makes every monitor's inproc address new, across the engines of the process
+_MONITOR_IDS = itertools.count()
 
 
 def _far_end(fd: int) -> tuple[str, int] | None:
@@ -243,6 +251,7 @@ class Engine:
         timing: Timing,
         limits: Limits | None = None,
         security: Security | None = None,
+        share: bool = True,
     ):
         self.uuid = uuid
         #: Zyre's draft secure mode when set: version 3 beacons with our key, mailboxes over CURVE
@@ -254,6 +263,8 @@ class Engine:
         self._gone_events = _MAILBOX_GONE if security is None else _SECURE_GONE
         self.nickname = nickname
         self.headers = dict(headers)
+        #: what the other Peers of the process are told of this one (one object for all)
+        self.info = PeerInfo(uuid, nickname, dict(headers))
         self.report = report
         self.interface = interface
         self.beacon_port = beacon_port
@@ -261,7 +272,9 @@ class Engine:
         self.limits = limits or Limits()
         self.remotes: dict[uuidlib.UUID, _Remote] = {}
         self.pending: dict[uuidlib.UUID, _Remote] = {}  # only beaconed, oldest first
-        self.sockets = 1  # ZeroMQ sockets open: the inbox, then 1 per pending and 3 per ready peer
+        #: the other engines of this process's hub that this one reported (met in-process)
+        self.locals: dict[uuidlib.UUID, Engine] = {}
+        self._sockets = 0  # ZeroMQ sockets open: the inbox, then 1 per pending and 3 per ready peer
         self.evicted = 0  # pending peers evicted to make room (for tests and tools)
         self.refused = 0  # peers not met for want of fds or sockets
         self._high = 0  # most remotes held since memory was last trimmed
@@ -273,9 +286,16 @@ class Engine:
         problem = wire.hello_problem(own)
         if problem:
             raise ConfigurationError(f"beacon headers of {nickname!r} over the limit: {problem}")
-        self.ctx = zmq.Context()
-        self.ctx.max_sockets = MAX_SOCKETS
-        self.inbox = self.ctx.socket(zmq.ROUTER)
+        self._stopped = False
+        self._attached = False
+        self.hub = Hub.acquire(interface, beacon_port, share=share, secure=security is not None)
+        self.ctx = self.hub.ctx
+        try:
+            self.inbox = self.ctx.socket(zmq.ROUTER)
+        except zmq.ZMQError as err:
+            self.hub.release()
+            raise DiscoveryError(f"beacon discovery cannot open its mailbox: {err}") from err
+        self.sockets = 1
         self.inbox.setsockopt(zmq.LINGER, 0)
         # No ROUTER_HANDOVER (Zyre sets it): with it, one connection under a live peer's
         # routing id takes the id over and the peer's own connection goes deaf (measured:
@@ -297,137 +317,111 @@ class Engine:
             if security is not None:
                 security.apply_server(self.inbox)  # CURVE server behind the ZAP allow-list
             self.inbox.bind(f"tcp://{interface.address}:*")
-            self.recv_udp, self.send_udp = self._open_udp()
         except (zmq.ZMQError, OSError) as err:
             self.inbox.close(0)
-            release_zap(self.ctx)
-            self.ctx.term()
+            self.sockets -= 1
+            self.hub.release()
             raise DiscoveryError(f"beacon discovery cannot start on {interface}: {err}") from err
         self.endpoint = self.inbox.getsockopt_string(zmq.LAST_ENDPOINT)
         self.mailbox_port = int(self.endpoint.rsplit(":", 1)[1])
-        self._stop_r, self._stop_w = os.pipe()
-        self._thread = threading.Thread(target=self._run, name=f"zio-beacon-{nickname}", daemon=True)
-        self._stopped = False
         self._stop_lock = threading.Lock()
-        self._stopped_from_inside = False  # stop() ran in the engine's thread: it closes the pipe
-        self._monitor_ids = itertools.count()  # makes every monitor's inproc address new
+        self.next_beacon = self.next_tick = 0.0  # the hub's schedule for this engine
+        self.beacon_at = 0.0  # when the last beacon was due (off the hub's grid)
+
+    @property
+    def sockets(self) -> int:
+        """ZeroMQ sockets this engine holds (the hub keeps the sum for its context's limit)."""
+        return self._sockets
+
+    @sockets.setter
+    def sockets(self, value: int) -> None:
+        self.hub.sockets += value - self._sockets
+        self._sockets = value
+
+    @property
+    def _thread(self) -> threading.Thread:
+        """The thread that runs this engine: its hub's (shared by the Peers of the process)."""
+        return self.hub.thread
+
+    @property
+    def running(self) -> bool:
+        """True while the hub serves this engine (started, not stopped)."""
+        return self._attached and not self._stopped and self.hub.thread.is_alive()
 
     # -- sockets ---------------------------------------------------------------------
-    def _open_udp(self) -> tuple[socket.socket, socket.socket]:
-        iface = self.interface
-        target = iface.beacon_target
-        recv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
-        send = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
-        try:
-            recv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            recv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            # binding to the broadcast (or group) address receives only beacons, only there
-            recv.bind((target, self.beacon_port))
-            if iface.loopback:
-                mreq = socket.inet_aton(target) + socket.inet_aton(iface.address)
-                recv.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
-                send.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(iface.address))
-                send.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
-                send.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
-            else:
-                send.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-                send.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, iface.name.encode())
-            send.bind((iface.address, 0))
-            recv.setblocking(False)
-        except OSError:
-            recv.close()
-            send.close()
-            raise
-        return recv, send
-
     def _beacon(self, port: int) -> None:
         key = zmq.utils.z85.decode(self.security.public_key) if self.security is not None else b""
         data = wire.Beacon(self.uuid, port, key).encode()
         try:
-            self.send_udp.sendto(data, (self.interface.beacon_target, self.beacon_port))
+            self.hub.send_udp.sendto(data, (self.interface.beacon_target, self.beacon_port))
         except OSError as err:
             log.warning("beacon to %s:%d failed: %s", self.interface.beacon_target, self.beacon_port, err)
 
     # -- life cycle ------------------------------------------------------------------
     def start(self) -> None:
-        """Start the engine's thread; the first beacon leaves at once."""
-        self._thread.start()
+        """Join the hub: the first beacon leaves at once, local Peers are met at once."""
+        self._attached = True
+        if not self.hub.call(lambda: self.hub.attach(self)):
+            log.warning("beacon engine of %s: its hub was slow to take it on", self.nickname)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Ask the thread to say goodbye and close everything; idempotent.
+        """Say goodbye, close this engine's sockets and leave the hub; idempotent.
 
-        Called from the engine's own thread (a peer-event listener that stops its Peer),
-        it cannot wait for that thread: it only asks, and the loop says goodbye and closes
-        everything as soon as the current event has been handled.
+        Called from the hub's thread (a peer-event listener that stops its Peer, or another
+        Peer of the process), it cannot wait: it only asks, and the hub detaches this
+        engine as soon as the current event has been handled. The other engines of the
+        hub go on; the hub's thread ends with its last engine.
         """
         with self._stop_lock:
             if self._stopped:
                 return
             self._stopped = True
-        if threading.current_thread() is self._thread:
-            self._stopped_from_inside = True
+        hub = self.hub
+        if not self._attached:
+            self.inbox.close(0)
+            self.sockets -= 1
+            hub.release()
             return
-        if self._thread.is_alive():
-            os.write(self._stop_w, b"x")
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.error("beacon engine of %s did not stop within %.1f s", self.nickname, timeout)
-                return
-        else:
-            self._close()
-        os.close(self._stop_r)
-        os.close(self._stop_w)
+        if threading.current_thread() is hub.thread:
+            hub.detach_soon(self)
+            return
+
+        def leave() -> None:
+            hub.detach(self)
+            hub.release()
+
+        if not hub.call(leave, timeout):
+            log.error("beacon engine of %s did not stop within %.1f s", self.nickname, timeout)
+            return
+        hub.join(timeout)
 
     def _close(self) -> None:
         # every peer we reported leaves with us, so that nobody keeps connecting to it
         for remote in list(self.remotes.values()):
             self._forget(remote, "this engine stopped", STOPPED)
-        self.recv_udp.close()
-        self.send_udp.close()
+        for other in list(self.locals.values()):
+            self._local_exit(other, STOPPED)
+        self.hub.unwatch(self.inbox)
         self.inbox.close(0)
-        release_zap(self.ctx)
-        # destroy, not term: a socket left open by mistake must not hang stop() forever
-        self.ctx.destroy(linger=0)
+        self.sockets -= 1
 
-    # -- the loop ---------------------------------------------------------------------
-    def _run(self) -> None:
-        poller = zmq.Poller()
-        poller.register(self.inbox, zmq.POLLIN)
-        poller.register(self.recv_udp.fileno(), zmq.POLLIN)
-        poller.register(self._stop_r, zmq.POLLIN)
-        self._poller = poller
-        next_beacon = time.monotonic()
-        next_tick = next_beacon + self.timing.tick
-        try:
-            while True:
-                now = time.monotonic()
-                if now >= next_beacon:
-                    self._beacon(self.mailbox_port)
-                    next_beacon = now + self.timing.interval
-                if now >= next_tick:
-                    self._check_silences(now)
-                    next_tick = now + self.timing.tick
-                wait_ms = max(0, math.ceil((min(next_beacon, next_tick) - time.monotonic()) * 1000.0))
-                ready = dict(poller.poll(wait_ms))
-                if self._stop_r in ready:
-                    break
-                for sock in ready:
-                    if self._stopped:
-                        break
-                    if isinstance(sock, zmq.Socket) and sock.closed:
-                        continue  # the monitor of a peer forgotten earlier in this round
-                    self._dispatch(sock)
-                if self._stopped:
-                    break
-        except Exception:
-            log.exception("beacon engine of %s failed; leaving the network", self.nickname)
-        finally:
-            self._beacon(0)
-            self._close()
-            if self._stopped_from_inside:
-                # stop() returned without waiting for us, and will never touch the pipe again
-                os.close(self._stop_r)
-                os.close(self._stop_w)
+    # -- Peers of the same process ---------------------------------------------------------
+    def _local_enter(self, other: "Engine") -> None:
+        """Another engine of the hub: met in-process (its HELLO's content, no TCP)."""
+        uuid = other.uuid
+        if uuid in self.locals or other is self:
+            return
+        self.locals[uuid] = other
+        if self.remotes:
+            stale = self.remotes.get(uuid)
+            if stale is not None:
+                self._forget(stale, "it lives in this process")
+        self.report(PeerEvent(ENTER, other.info))
+
+    def _local_exit(self, other: "Engine", reason: str = LEFT) -> None:
+        """An engine of the hub stopped (``LEFT``), or this one did (``STOPPED``)."""
+        if self.locals.pop(other.uuid, None) is not None:
+            self.report(PeerEvent(EXIT, other.info, reason))
 
     def _dispatch(self, sock: object) -> None:
         """Handle one ready socket; network input never raises out of here."""
@@ -437,8 +431,6 @@ class Engine:
                 conn = frames[-1].get(zmq.SRCFD)
                 user = str(frames[-1].get("User-Id")) if self.security is not None else None
                 self._on_mail([frame.bytes for frame in frames], int(conn), user)
-            elif sock == self.recv_udp.fileno():
-                self._on_udp()
             elif isinstance(sock, zmq.Socket):
                 self._on_monitor(sock)
         except zmq.Again:
@@ -449,43 +441,49 @@ class Engine:
             log.exception("%s: unexpected error handling network input; dropped it", self.nickname)
 
     # -- beacons ---------------------------------------------------------------------
-    def _on_udp(self) -> None:
-        for _ in range(64):  # drain what is queued, but let other sockets have a turn
-            try:
-                data, (ip, _port) = self.recv_udp.recvfrom(64)
-            except BlockingIOError:
-                return
+    def _on_datagram(self, data: bytes, ip: str, beacon: wire.Beacon | None = None) -> None:
+        """One UDP datagram from ``ip``, heard by the hub (``beacon``: already decoded);
+        network input never raises out of here."""
+        try:
+            self._on_beacon(data, ip, beacon)
+        except MalformedError as err:
+            log.info("dropped malformed input: %s", err)
+        except Exception:  # a bug must cost one input, not the whole discovery
+            log.exception("%s: unexpected error handling a beacon; dropped it", self.nickname)
+
+    def _on_beacon(self, data: bytes, ip: str, beacon: wire.Beacon | None) -> None:
+        if beacon is None:
             try:
                 beacon = wire.Beacon.decode(data, secure=self.security is not None)
             except MalformedError as err:
                 log.debug("dropped beacon from %s: %s", ip, err)
                 if self.security is not None:
                     self._downgrade(data)
-                continue
-            server_key = b""
-            if beacon.public_key:
-                server_key = zmq.utils.z85.encode(beacon.public_key)
-                if not beacon.is_leaving and beacon.uuid != self.uuid and not self._trusts(beacon.uuid, server_key):
-                    continue
-            if beacon.uuid == self.uuid:
-                continue
-            if ip == "0.0.0.0":
-                # pyre's beacons on loopback arrive so: only this host can send them
-                ip = self.interface.address
-            remote = self.remotes.get(beacon.uuid)
-            if beacon.is_leaving:
-                # only from the address it was learned at: anyone else may not say it goes
-                if remote is not None and remote.address[0] == ip:
-                    self._forget(remote, "said goodbye", LEFT)
-                continue
-            if remote is None:
-                self._meet(beacon.uuid, f"tcp://{ip}:{beacon.port}", (ip, beacon.port), server_key=server_key)
-            elif remote.address == (ip, beacon.port) and remote.server_key == server_key:
-                remote.last_seen = time.monotonic()
-            else:
-                # not where we met it: a spoofer, or a restart elsewhere whose old mailbox
-                # still lives (when it dies, the monitor says so and the next beacon meets it)
-                log.debug("beacon for %s from %s:%d ignored: it lives at %s", beacon.uuid, ip, beacon.port, remote.endpoint)
+                return
+        server_key = b""
+        if beacon.public_key:
+            server_key = zmq.utils.z85.encode(beacon.public_key)
+            if not beacon.is_leaving and beacon.uuid != self.uuid and not self._trusts(beacon.uuid, server_key):
+                return
+        if beacon.uuid == self.uuid or beacon.uuid in self.hub.local:
+            return  # ourselves, or a Peer of this process: met in-process
+        if ip == "0.0.0.0":
+            # pyre's beacons on loopback arrive so: only this host can send them
+            ip = self.interface.address
+        remote = self.remotes.get(beacon.uuid)
+        if beacon.is_leaving:
+            # only from the address it was learned at: anyone else may not say it goes
+            if remote is not None and remote.address[0] == ip:
+                self._forget(remote, "said goodbye", LEFT)
+            return
+        if remote is None:
+            self._meet(beacon.uuid, f"tcp://{ip}:{beacon.port}", (ip, beacon.port), server_key=server_key)
+        elif remote.address == (ip, beacon.port) and remote.server_key == server_key:
+            remote.last_seen = time.monotonic()
+        else:
+            # not where we met it: a spoofer, or a restart elsewhere whose old mailbox
+            # still lives (when it dies, the monitor says so and the next beacon meets it)
+            log.debug("beacon for %s from %s:%d ignored: it lives at %s", beacon.uuid, ip, beacon.port, remote.endpoint)
 
     # -- remotes -------------------------------------------------------------------------
     def _room(self, fds: int, sockets: int, pending: bool) -> bool:
@@ -502,7 +500,11 @@ class Engine:
         budget = soft - reserve
         if pending:
             budget -= min(budget // 4, PENDING_HEADROOM * READY_FDS)
-        return _LEDGER.count() + fds <= budget and self.sockets + sockets <= MAX_SOCKETS - 8
+        return (
+            _LEDGER.count() + fds <= budget
+            and self.sockets + sockets <= MAX_SOCKETS - 8
+            and self.hub.sockets + sockets <= HUB_MAX_SOCKETS - 8
+        )
 
     def _make_room(self, fds: int, sockets: int, pending: bool = False) -> bool:
         """Evict pending peers, oldest first, until ``fds``/``sockets`` fit; False if they never do."""
@@ -578,8 +580,9 @@ class Engine:
         assert remote.outbox is not None  # a pending or reopened peer has its outbox
         monitor = None
         try:
-            # a new address every time: the one of a monitor just closed may still be bound
-            monitor_address = f"inproc://zio-monitor-{remote.uuid.hex}-{next(self._monitor_ids)}"
+            # a new address every time: the one of a monitor just closed may still be bound,
+            # and the engines of a hub share one context (inproc addresses are per context)
+            monitor_address = f"inproc://zio-monitor-{remote.uuid.hex}-{next(_MONITOR_IDS)}"
             remote.outbox.monitor(monitor_address, self._gone_events)
             monitor = self.ctx.socket(zmq.PAIR)
             monitor.setsockopt(zmq.LINGER, 0)
@@ -597,7 +600,7 @@ class Engine:
         _LEDGER.add(READY_FDS - PENDING_FDS)
         remote.monitor = monitor
         self.pending.pop(remote.uuid, None)
-        self._poller.register(monitor, zmq.POLLIN)
+        self.hub.watch(monitor, self)
         return True
 
     def _hello(self, sequence: int) -> wire.Hello:
@@ -618,10 +621,7 @@ class Engine:
         if remote.outbox is None:
             return
         if remote.monitor is not None:
-            try:
-                self._poller.unregister(remote.monitor)
-            except (KeyError, AttributeError):
-                pass
+            self.hub.unwatch(remote.monitor)
             try:
                 remote.outbox.disable_monitor()
             except zmq.ZMQError:
@@ -726,6 +726,9 @@ class Engine:
         if sender == self.uuid:
             # only an impostor, or our own outbox lured to our inbox, writes in our name
             raise MalformedError("mail in our own name: a peer never meets itself")
+        if sender in self.hub.local:
+            # Peers of this process meet in-process, never over TCP: an impostor
+            raise MalformedError(f"mail in the name of {sender}, a Peer of this process")
         msg = wire.decode_message(frames[1:])
         remote = self.remotes.get(sender)
         if isinstance(msg, wire.Hello):
