@@ -77,7 +77,7 @@ class BeaconDiscovery(Discovery):
             raise ConfigurationError(f"beacon fd_reserve must not be negative, got {fd_reserve}")
         self.limits = Limits(max_message=max_message, fd_reserve=fd_reserve)
         if share is None:
-            share = config.env_str("ZIO_BEACON_SHARE", "1").strip().lower() not in ("0", "false", "no", "off")
+            share = (config.env_str("ZIO_BEACON_SHARE", "1") or "1").strip().lower() not in ("0", "false", "no", "off")
         self.share = bool(share)
         self.engine: Engine | None = None
         self.security: Any = None

@@ -267,7 +267,7 @@ class Hub:
 
     def watch(self, sock: zmq.Socket, engine: "Engine") -> None:
         """Dispatch what ``sock`` receives to ``engine`` (call before anything may arrive on it)."""
-        fd = sock.getsockopt(zmq.FD)
+        fd = int(sock.getsockopt(zmq.FD))  # ZMQ_FD is an int option
         self._owners[sock] = engine
         self._by_fd[fd] = sock
         self._fd_of[sock] = fd
@@ -294,7 +294,7 @@ class Hub:
             engine = self._owners.get(sock)
             if engine is None or engine._stopped or sock.closed:
                 return  # e.g. the monitor of a peer forgotten earlier in this round
-            if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            if not int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
                 return
             engine._dispatch(sock)
             self._detach_stopped()
