@@ -248,10 +248,7 @@ class PrefixHeader:
     def frombytes(cls, data: BytesLike) -> PrefixHeader:
         """Parse a prefix header from its wire bytes (MalformedError when they are invalid)."""
         header = cls()
-        try:
-            raw = _to_bytes(data)
-        except TypeError as err:
-            raise MalformedError(f"prefix header must be bytes-like: {err}") from None
+        raw = _wire_bytes(data, "prefix header")
         header._frombytes(raw)
         return header
 
@@ -325,15 +322,20 @@ def _parse_prefix(data: bytes) -> tuple[MessageLevel, str, str]:
     return fields
 
 
+def _wire_bytes(data: Any, what: str) -> bytes:
+    """``data`` as bytes; MalformedError naming ``what`` if it is not bytes-like."""
+    try:
+        return _to_bytes(data)
+    except TypeError as err:
+        raise MalformedError(f"{what} must be bytes-like: {err}") from None
+
+
 def _checked_prefix(data: Any) -> bytes | PrefixHeader:
     """Received prefix wire bytes, validated (MalformedError if invalid): the bytes
     themselves when their fields are cached (a message parses them when asked), else a
     PrefixHeader (a long label: not cached)."""
     if type(data) is not bytes:
-        try:
-            data = _to_bytes(data)
-        except TypeError as err:
-            raise MalformedError(f"prefix header must be bytes-like: {err}") from None
+        data = _wire_bytes(data, "prefix header")
     if data in _PREFIX_CACHE:
         return data
     fields = _parse_prefix(data)
@@ -348,10 +350,7 @@ def _checked_prefix(data: Any) -> bytes | PrefixHeader:
 def _checked_coord(data: Any) -> bytes:
     """Received coord wire bytes, validated (MalformedError if not 24 bytes-like bytes)."""
     if type(data) is not bytes:
-        try:
-            data = _to_bytes(data)
-        except TypeError as err:
-            raise MalformedError(f"coord header must be bytes-like: {err}") from None
+        data = _wire_bytes(data, "coord header")
     if len(data) != _COORD_SIZE:
         raise MalformedError(f"coord header must be exactly {_COORD_SIZE} bytes, got {len(data)}")
     return data
@@ -360,10 +359,7 @@ def _checked_coord(data: Any) -> bytes:
 def _prefix_from_wire(data: Any) -> PrefixHeader:
     """A PrefixHeader from received wire bytes (MalformedError if invalid), without __init__."""
     if type(data) is not bytes:
-        try:
-            data = _to_bytes(data)
-        except TypeError as err:
-            raise MalformedError(f"prefix header must be bytes-like: {err}") from None
+        data = _wire_bytes(data, "prefix header")
     header = _new(PrefixHeader)
     header._level, header._form, header._label = _parse_prefix(data)
     header._wire = data
@@ -436,10 +432,7 @@ class CoordHeader:
     def frombytes(cls, data: BytesLike) -> CoordHeader:
         """Parse a coord header from its 24 wire bytes (MalformedError otherwise)."""
         header = cls()
-        try:
-            raw = _to_bytes(data)
-        except TypeError as err:
-            raise MalformedError(f"coord header must be bytes-like: {err}") from None
+        raw = _wire_bytes(data, "coord header")
         header._frombytes(raw)
         return header
 
@@ -510,13 +503,7 @@ _unpack_coord = _COORD.unpack
 
 def _coord_from_wire(data: Any) -> CoordHeader:
     """A CoordHeader from received wire bytes (MalformedError if invalid), without __init__."""
-    if type(data) is not bytes:
-        try:
-            data = _to_bytes(data)
-        except TypeError as err:
-            raise MalformedError(f"coord header must be bytes-like: {err}") from None
-    if len(data) != _COORD_SIZE:
-        raise MalformedError(f"coord header must be exactly {_COORD_SIZE} bytes, got {len(data)}")
+    data = _checked_coord(data)
     header = _new(CoordHeader)
     header._origin, header._granule, header._seqno = _unpack_coord(data)
     header._wire = data
