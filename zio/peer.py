@@ -53,28 +53,46 @@ class _Table:
     """The peer table and event queue shared between the backend's thread and the application."""
 
     def __init__(self) -> None:
-        self.cond = threading.Condition()
+        #: re-entrant: listeners run under it and may read the Peer's table
+        self.lock = threading.RLock()
+        self.cond = threading.Condition(self.lock)
+        #: threads in :meth:`wait`: a report wakes them only if there are some (notify_all
+        #: costs more than the rest of a report, and 1000 Peers of a process make a million)
+        self.waiting = 0
         self.peers: dict[uuidlib.UUID, PeerInfo] = {}
         self.events: collections.deque[PeerEvent] = collections.deque(maxlen=EVENT_BACKLOG)
         self.listeners: list[Listener] = []
         #: set when the local Peer stops: exits reported from then on carry reason "stopped"
         self.stopping = False
 
+    def wait(self, seconds: float | None) -> None:
+        """Wait (holding ``cond``) until a report or a stop wakes this thread, or ``seconds`` pass."""
+        self.waiting += 1
+        try:
+            self.cond.wait(seconds)
+        finally:
+            self.waiting -= 1
+
     def report(self, event: PeerEvent) -> None:
         """Apply one backend event; called from the backend's thread."""
         info = event.peer
-        with self.cond:
+        kind = event.kind
+        with self.lock:
             known = self.peers.get(info.uuid)
-            if event.kind == EXIT:
+            if kind == EXIT:
                 if known is None:
                     return
                 del self.peers[info.uuid]
-                event = PeerEvent(EXIT, known, event.reason or (STOPPED if self.stopping else ""))
-            elif event.kind in (ENTER, UPDATE):
-                if known == info:
+                if known is not info or not event.reason:
+                    event = PeerEvent(EXIT, known, event.reason or (STOPPED if self.stopping else ""))
+            elif kind == ENTER or kind == UPDATE:
+                if known is not None and known == info:
                     return
                 self.peers[info.uuid] = info
-                event = PeerEvent(ENTER if known is None else UPDATE, info)
+                if known is not None:
+                    event = PeerEvent(UPDATE, info)
+                elif kind != ENTER or event.reason:
+                    event = PeerEvent(ENTER, info)
             else:
                 log.warning("ignoring peer event of unknown kind %r", event.kind)
                 return
@@ -88,7 +106,8 @@ class _Table:
                     listener(event)
                 except Exception:
                     log.exception("peer event listener %r failed", listener)
-            self.cond.notify_all()
+            if self.waiting:
+                self.cond.notify_all()
 
 
 def _stop_backend(table: _Table, backend: Discovery, gate: Any = None) -> None:
@@ -202,7 +221,7 @@ class Peer:
                 remaining = _remaining(deadline)
                 if remaining == 0.0 or self._finalizer.alive is False:
                     return None
-                self._table.cond.wait(remaining)
+                self._table.wait(remaining)
             return self._table.events.popleft()
 
     def drain(self) -> list[PeerEvent]:
@@ -244,7 +263,7 @@ class Peer:
                 remaining = _remaining(deadline)
                 if remaining == 0.0 or not self._finalizer.alive:
                     return result
-                self._table.cond.wait(remaining)
+                self._table.wait(remaining)
 
     def waitfor(self, nick: str, timeout_ms: float | None = -1, *, timeout: float | None = None) -> list[uuidlib.UUID]:
         """Wait until at least one peer named ``nick`` is known; return their UUIDs ([] on timeout)."""
