@@ -3,10 +3,10 @@
 - Port PUSH/PULL 100 B and 100 kB with CURVE against raw pyzmq sockets with the same CURVE
   keys (same ZAP handler, same options), measured exactly as ``throughput`` measures the
   plain ports (interleaved batches, alternating rounds, best round; median in the JSON).
-- Discovery enter with security on against off: one Peer runs; a new Peer starts and the
-  time until the running one has it in its table is taken (with security on that includes
-  the proof: a CURVE handshake with the newcomer's proof socket). Beacon and mdns, in one
-  process on loopback; needs the private network namespace (``python -m benchmarks``).
+- Discovery enter with security on against off: an observer node runs; a new node starts
+  in another process and the time until the observer has it is taken, as the discovery
+  section measures enter (with security on that includes the proof of the key). Beacon
+  and mdns, on loopback; needs the private network namespace (``python -m benchmarks``).
 """
 from __future__ import annotations
 
@@ -107,21 +107,28 @@ def curve_throughput(quick: bool) -> list[dict]:
     return results
 
 
-def _enter_once(kind: str, security_for, nick: str) -> float | None:
-    """Seconds from a newcomer's start until the running peer has it (None: not within 5 s)."""
-    with zio.Peer("old", discovery=kind, security=security_for("rx")) as old:
-        time.sleep(0.3)  # the running peer is settled
-        started = time.perf_counter()
-        with zio.Peer(nick, discovery=kind, security=security_for("tx")) as new:
-            seen = old.waituntil(new.uuid, 5000)
-            took = time.perf_counter() - started
-        return took if seen is not None else None
+def _child_env(keys: _Keys | None, who: str) -> dict[str, str]:
+    """A node process's environment: security on through ``$ZIO_CERT``/``$ZIO_TRUSTED``, or off."""
+    if keys is None:
+        return {"ZIO_CERT": "", "ZIO_TRUSTED": ""}
+    return {"ZIO_CERT": os.path.join(keys.root, f"{who}.key_secret"), "ZIO_TRUSTED": os.path.join(keys.root, "trusted")}
 
 
 def discovery_enter(quick: bool, kinds: tuple[str, ...] = ("beacon", "mdns")) -> dict[str, dict]:
-    """Median enter time per backend with security off and on (alternating runs)."""
-    reps = 5 if quick else 15
-    os.environ.setdefault("ZIO_INTERFACE", "localhost")
+    """Median enter time per backend with security off and on, runs alternating.
+
+    Nodes run in ``benchmarks._node`` processes, as the discovery section measures enter:
+    an observer runs; a subject process creates a node on command; the time is from just
+    before that creation to the observer's ENTER for its UUID (stamps of one clock in two
+    processes). An observer and a subject with security on (``$ZIO_CERT``, ``$ZIO_TRUSTED``:
+    two keys that trust each other) and a pair with it off take turns, each pair on its own
+    beacon port. With security on the time includes the proof of the key (beacon: the two
+    mailbox connections' CURVE handshakes and ZAP decisions; mdns: the liveness handshake).
+    """
+    from .discovery import _is, fresh_port
+    from .procs import Child
+
+    reps = 7 if quick else 21
     keys = _Keys()
     results: dict[str, dict] = {}
     try:
@@ -131,17 +138,45 @@ def discovery_enter(quick: bool, kinds: tuple[str, ...] = ("beacon", "mdns")) ->
             except zio.ZioError as err:
                 results[kind] = {"error": str(err)}
                 continue
-            off: list[float | None] = []
-            on: list[float | None] = []
-            for i in range(reps):
-                off.append(_enter_once(kind, lambda _: False, f"new-off-{i}"))
-                on.append(_enter_once(kind, lambda who: getattr(keys, who), f"new-on-{i}"))
-            good_off = [t for t in off if t is not None]
-            good_on = [t for t in on if t is not None]
+            pairs: dict[str, tuple[Child, Child]] = {}
+            times: dict[str, list[float | None]] = {"off": [], "on": []}
+            made: dict[str, list[float]] = {"off": [], "on": []}  # the subject's node creation
+            try:
+                for mode in ("off", "on"):
+                    port = fresh_port()
+                    on = keys if mode == "on" else None
+                    pairs[mode] = (Child(["observer", kind, port, f"old-{mode}"], env=_child_env(on, "rx")),
+                                   Child(["subject", kind, port, f"new-{mode}"], env=_child_env(on, "tx")))
+                for observer, subject in pairs.values():
+                    if observer.expect("ready", 30) is None or subject.expect("ready", 30) is None:
+                        raise RuntimeError(f"{kind}: node processes did not start")
+                time.sleep(0.5)  # the observers are settled (first beacons, mDNS probing)
+                for i in range(-1, reps):  # -1: a first node per pair, not timed (lazy imports)
+                    for mode in ("off", "on") if i % 2 == 0 else ("on", "off"):
+                        observer, subject = pairs[mode]
+                        subject.send("start")
+                        started = subject.expect("started", 30)
+                        if started is None:
+                            raise RuntimeError(f"{kind}: subject did not start")
+                        seen = observer.expect(_is("enter", started["uuid"]), 5.0)
+                        if i >= 0:
+                            times[mode].append(None if seen is None else seen["t"] - started["t0"])
+                            made[mode].append(started["t"] - started["t0"])
+                        subject.send("stop")
+                        subject.expect("stopped", 30)
+                        observer.expect(_is("exit", started["uuid"]), 5.0)
+                        time.sleep(0.3)  # the observer has settled again
+            finally:
+                for pair in pairs.values():
+                    for child in pair:
+                        child.close()
+            good_off = [t for t in times["off"] if t is not None]
+            good_on = [t for t in times["on"] if t is not None]
             results[kind] = {
                 "off_median": statistics.median(good_off) if good_off else None,
                 "on_median": statistics.median(good_on) if good_on else None,
-                "off_all": off, "on_all": on, "runs": reps,
+                "off_all": times["off"], "on_all": times["on"], "runs": reps,
+                "off_made_median": statistics.median(made["off"]), "on_made_median": statistics.median(made["on"]),
             }
     finally:
         keys.close()

@@ -380,6 +380,64 @@ def test_beacon_speaks_zyre_secure_mode(keys, monkeypatch, beacon_port):
         ctx.destroy(linger=0)
 
 
+def test_secure_beacon_answers_a_newcomer_with_its_beacon_at_once(keys, monkeypatch, beacon_port):
+    """Secure mode: a trusted newcomer's beacon is answered with ours at once (so that the two
+    CURVE handshakes run side by side), then not again within a quarter of the interval."""
+    import socket
+    import uuid as uuidlib
+
+    from zio_plugins.beacon import wire
+    from zio_plugins.beacon.hub import open_udp
+
+    interval = 2.0  # an early beacon comes at most every 0.5 s
+    trusted = keys.trusted("early", "svc", "other")
+    other = keys.security("other", trusted)
+    ctx = zmq.Context()
+    listen, send = open_udp(zio.interfaces.select_interface("localhost"), beacon_port)
+    mailbox = ctx.socket(zmq.ROUTER)  # the newcomers' mailbox (zio says HELLO there)
+    other.apply_server(mailbox)
+    port = mailbox.bind_to_random_port("tcp://127.0.0.1")
+
+    def beacons_of(uuid, seconds):
+        """Times (monotonic) of the beacons of ``uuid`` heard within ``seconds``."""
+        heard, end = [], time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            listen.settimeout(left)
+            try:
+                data = listen.recv(64)
+            except socket.timeout:
+                break
+            if len(data) == 54 and wire.Beacon.decode(data, secure=True).uuid == uuid:
+                heard.append(time.monotonic())
+        return heard
+
+    def newcomer():
+        send.sendto(wire.Beacon(uuidlib.uuid4(), port, zmq.utils.z85.decode(other.public_key)).encode(),
+                    ("225.25.25.25", beacon_port))
+
+    try:
+        backend = zio.make_backend("beacon", interface="localhost", port=beacon_port, interval=interval,
+                                   evasive=5.0, expired=10.0)
+        with zio.Peer("svc", discovery=backend, security=keys.security("svc", trusted)) as peer:
+            started = time.monotonic()
+            assert len(beacons_of(peer.uuid, 0.6)) == 1  # the first, at start
+            newcomer()
+            answered = time.monotonic()
+            early = beacons_of(peer.uuid, 0.3)
+            assert len(early) == 1 and answered < early[0], "no beacon answered the newcomer"
+            assert mailbox.poll(3000), "the newcomer was not met"
+            newcomer()  # another newcomer within a quarter interval: no second early beacon
+            assert time.monotonic() < early[0] + interval / 4
+            later = beacons_of(peer.uuid, early[0] + interval / 4 - 0.1 - time.monotonic())
+            assert later == []
+            assert time.monotonic() < started + interval  # (the regular beacon is due after early + interval)
+    finally:
+        mailbox.close(0)
+        listen.close()
+        send.close()
+        ctx.destroy(linger=0)
+
+
 def test_secure_beacon_tosses_plain_beacons_and_plain_tosses_secure():
     from zio_plugins.beacon import wire
     import uuid as uuidlib

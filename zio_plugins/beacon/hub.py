@@ -217,6 +217,10 @@ class Hub:
         self._wake()
         return done.wait(timeout)
 
+    def due(self, when: float) -> None:
+        """An engine's beacon or tick moved forward to ``when`` (on the hub's thread)."""
+        self._due = min(self._due, when)
+
     def join(self, timeout: float) -> None:
         """Wait for the thread to end, if it is ending (its last engine left)."""
         if self._exit and self.thread.ident is not None and threading.current_thread() is not self.thread:
@@ -318,6 +322,7 @@ class Hub:
                             continue
                         if now >= engine.next_beacon:
                             engine._beacon(engine.mailbox_port)
+                            engine.beacon_sent = now
                             # one interval after the last one's due time (not after now), on
                             # the grid at or before it: beacons keep their period, never late
                             # (a listener that looks for 1 s after a peer started hears it)
