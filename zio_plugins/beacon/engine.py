@@ -61,8 +61,8 @@ _MAILBOX_GONE = zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
 #: In secure mode also a refused CURVE handshake (its ZAP does not trust us, yet): libzmq
 #: does not dial again, the next beacon does.
 _SECURE_GONE = _MAILBOX_GONE | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-#: Secure mode: a newcomer's beacon is answered at once (see Engine._beacon_early), at most
-#: once in this many beacon intervals.
+#: Secure mode: a newcomer's beacon is answered at once (see Engine._beacon_early); at most
+#: one such early beacon in this many beacon intervals.
 EARLY_BEACON_GAP = 0.25
 
 #: ZeroMQ sockets one engine may open (libzmq's default is 1023: about 340 peers).
@@ -330,7 +330,7 @@ class Engine:
         self._stop_lock = threading.Lock()
         self.next_beacon = self.next_tick = 0.0  # the hub's schedule for this engine
         self.beacon_at = 0.0  # when the next beacon is due (off the hub's grid)
-        self.beacon_sent = -math.inf  # when the last one left
+        self.early_sent = -math.inf  # when the last early beacon was due (secure mode)
 
     @property
     def sockets(self) -> int:
@@ -494,15 +494,16 @@ class Engine:
     def _beacon_early(self) -> None:
         """Secure mode: answer a newcomer's beacon with ours now, so that it connects to us
         while we connect to it. Each connection costs a CURVE handshake and a ZAP decision
-        (about 1.5 ms on loopback); without this the newcomer learns of us only from our
+        (1.3 ms or more on loopback); without this the newcomer learns of us only from our
         HELLO, after the first handshake, and the two run one after the other. The schedule
-        moves (the next beacon comes an interval after this one), and at most one beacon in
-        ``EARLY_BEACON_GAP`` intervals is early: a stream of newcomers (or of forged beacons
-        carrying a trusted key) raises our rate to at most 1 / EARLY_BEACON_GAP beacons per
-        interval."""
+        moves (the next beacon comes an interval after this one), and at most one early
+        beacon leaves per ``EARLY_BEACON_GAP`` intervals: a stream of newcomers (or of forged
+        beacons carrying a trusted key) raises our rate to at most 1 / EARLY_BEACON_GAP
+        beacons per interval."""
         now = time.monotonic()
-        if now - self.beacon_sent < self.timing.interval * EARLY_BEACON_GAP:
+        if now - self.early_sent < self.timing.interval * EARLY_BEACON_GAP:
             return
+        self.early_sent = now
         self.beacon_at = self.next_beacon = now
         self.hub.due(now)
 

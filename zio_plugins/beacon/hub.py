@@ -322,7 +322,6 @@ class Hub:
                             continue
                         if now >= engine.next_beacon:
                             engine._beacon(engine.mailbox_port)
-                            engine.beacon_sent = now
                             # one interval after the last one's due time (not after now), on
                             # the grid at or before it: beacons keep their period, never late
                             # (a listener that looks for 1 s after a peer started hears it)
