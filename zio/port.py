@@ -20,7 +20,7 @@ from . import config, limits
 from . import security as security_mod
 from .errors import ConfigurationError, MalformedError, PortError, PortTimeout
 from .codec import _decode_parts
-from .message import Message, MessageLevel
+from .message import _COORD_SIZE, _PREFIX_CACHE, Message, MessageLevel
 from .sockets import Framing, can_talk, group_topic, plan_socket, routing_id_to_bytes, routing_id_to_int
 
 if TYPE_CHECKING:
@@ -90,6 +90,7 @@ _ZERO_COPY_SENDERS = frozenset({zmq.PUSH, zmq.PUB, zmq.XPUB})
 _NOBLOCK = int(zmq.NOBLOCK)
 _NOBLOCK_SNDMORE = int(zmq.NOBLOCK) | int(zmq.SNDMORE)
 _fromwire = Message._fromwire
+_new = object.__new__
 #: pyzmq's own socket class and the send of its compiled base class: ``zmq.Socket.send``
 #: is a Python wrapper (for the routing_id/group keywords zio does not use) that costs as
 #: much as the send itself for small frames. Used on sockets of exactly this class only
@@ -342,6 +343,24 @@ class Port:
             self.security.add_listener(self._on_trust_change)
         #: one frame per part: send() and recv() take their short paths
         self._multipart = self.plan.framing is Framing.MULTIPART
+
+    @property
+    def sock(self) -> zmq.Socket:
+        """The port's pyzmq socket (a new one after a restart or an offline(): read it anew)."""
+        return self._sock
+
+    @sock.setter
+    def sock(self, sock: zmq.Socket) -> None:
+        self._sock = sock
+        # the socket calls of the short paths of send() and recv() (one frame a part),
+        # bound once: binding a compiled method costs about as much as a small send. The
+        # compiled send of pyzmq's base class serves sockets of exactly zmq.Socket (a
+        # subclass, e.g. an asyncio socket, keeps its own send and the general path).
+        multipart = self.plan.framing is Framing.MULTIPART
+        self._short_recv: Callable[..., Any] | None = sock.recv if multipart else None
+        self._short_send: Callable[..., Any] | None = (
+            _base_send.__get__(sock) if multipart and type(sock) is _PLAIN_SOCKET else None
+        )
 
     def _open_socket(self) -> zmq.Socket:
         """A new socket of the port's type, with the options zio relies on."""
@@ -934,7 +953,7 @@ class Port:
         XPUB ports, parts of ``ZERO_COPY_BYTES`` (64 kB) or more that are immutable (bytes,
         read-only memoryviews) are handed to ZeroMQ without a copy.
         """
-        if not isinstance(msg, Message):
+        if type(msg) is not Message and not isinstance(msg, Message):
             raise ConfigurationError(f"Port.send() takes a zio.Message, not {type(msg).__name__}")
         lock = self._lock
         token = lock.token
@@ -948,46 +967,49 @@ class Port:
             origin = self.origin
             if origin is not None and (type(origin) is not int or msg.origin != origin):
                 msg.origin = origin  # validates; unchanged coords keep their cached wire bytes
-            sock = self.sock
             tried = False  # the short path found the socket full
-            if self._multipart and type(sock) is _PLAIN_SOCKET:
+            send = self._short_send
+            if send is not None:
                 # the short path: [prefix, coord, payload...] where every payload part is
-                # bytes (others take _send_frames and its checks)
+                # bytes (others take _send_frames and its checks); zmq.Again from the first
+                # frame: nothing was sent; ZeroMQ takes the other frames of a message
+                # whose first it took
+                prefix = msg._p
+                if type(prefix) is not bytes:
+                    prefix = prefix._wire or bytes(prefix)  # type: ignore[union-attr]
+                coord = msg._c
+                if type(coord) is not bytes:
+                    coord = coord._wire or bytes(coord)  # type: ignore[union-attr]
                 payload = msg._payload
-                for part in payload:
-                    if type(part) is not bytes:
-                        break
-                else:
-                    prefix = msg._p
-                    if type(prefix) is not bytes:
-                        prefix = prefix._wire or bytes(prefix)  # type: ignore[union-attr]
-                    coord = msg._c
-                    if type(coord) is not bytes:
-                        coord = coord._wire or bytes(coord)  # type: ignore[union-attr]
-                    try:
-                        _base_send(sock, prefix, _NOBLOCK_SNDMORE)  # zmq.Again: nothing was sent
-                        # ZeroMQ takes the other frames of a message whose first it took
-                        if len(payload) == 1:
-                            _base_send(sock, coord, _NOBLOCK_SNDMORE)
-                            part = payload[0]
-                            if len(part) < ZERO_COPY_BYTES:
-                                _base_send(sock, part, _NOBLOCK)
-                            else:  # bytes are immutable: no copy where the socket allows
-                                _base_send(sock, part, _NOBLOCK, self.plan.actual not in _ZERO_COPY_SENDERS)  # type: ignore[call-overload]
-                        elif payload:
-                            _base_send(sock, coord, _NOBLOCK_SNDMORE)
+                try:
+                    if len(payload) == 1:
+                        part = payload[0]
+                        if type(part) is bytes and len(part) < ZERO_COPY_BYTES:
+                            send(prefix, _NOBLOCK_SNDMORE)
+                            send(coord, _NOBLOCK_SNDMORE)
+                            send(part, _NOBLOCK)
+                            return
+                    for part in payload:
+                        if type(part) is not bytes:
+                            break
+                    else:
+                        if payload:
+                            send(prefix, _NOBLOCK_SNDMORE)
+                            send(coord, _NOBLOCK_SNDMORE)
                             last = len(payload) - 1
+                            # bytes are immutable: no copy of large parts where the socket allows
                             copy = self.plan.actual not in _ZERO_COPY_SENDERS
                             for i, part in enumerate(payload):
-                                _base_send(sock, part, _NOBLOCK_SNDMORE if i < last else _NOBLOCK,  # type: ignore[call-overload]
-                                           copy or len(part) < ZERO_COPY_BYTES)
+                                send(part, _NOBLOCK_SNDMORE if i < last else _NOBLOCK,
+                                     copy or len(part) < ZERO_COPY_BYTES)
                         else:
-                            _base_send(sock, coord, _NOBLOCK)
+                            send(prefix, _NOBLOCK_SNDMORE)
+                            send(coord, _NOBLOCK)
                         return
-                    except zmq.Again:
-                        tried = True  # the socket takes nothing now: wait below
-                    except zmq.ZMQError as err:
-                        raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
+                except zmq.Again:
+                    tried = True  # the socket takes nothing now: wait below
+                except zmq.ZMQError as err:
+                    raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
             frames = self._frames(msg)
             if not tried:
                 try:
@@ -1164,28 +1186,51 @@ class Port:
         except IndexError:
             lock.acquire()
         try:
-            if self._multipart and not self._dirty and not self._backlog:
+            recv = self._short_recv
+            if recv is not None and not self._dirty and not self._backlog:
                 # the short path, one frame a part: a port without a peer (nor trust to
                 # follow: a revoked key restarts the socket) has no change to wake up for,
                 # so recv() without a timeout waits in ZeroMQ (a failed read and a poll
                 # cost more than the read itself); otherwise a read without waiting, then
                 # a poll (below) if no message was there
                 flags = 0 if timeout_ms is None and self._peer is None and self.security is None else _NOBLOCK
-                recv = self.sock.recv
                 try:
                     frame = recv(flags, False)
                 except zmq.Again:
-                    pass  # none yet: wait for one below
+                    return self._recv(timeout_ms, tried=True)
+                # the other frames of a message arrive with its first: _NOBLOCK from here on
+                if frame.more:
+                    prefix = frame.bytes
+                    coord = recv(_NOBLOCK, False)
+                    if prefix in _PREFIX_CACHE and len(coord) == _COORD_SIZE:
+                        # valid headers (a prefix seen valid before, 24 coord bytes): the
+                        # message is made here, as Message._fromwire(frames) makes it,
+                        # without a list of all frames or a call
+                        payload: list[Any] = []
+                        more = coord.more
+                        while more:
+                            frame = recv(_NOBLOCK, False)
+                            payload.append(frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer)
+                            more = frame.more
+                        msg = _new(Message)
+                        msg._p = prefix
+                        msg._c = coord.bytes
+                        msg._payload = payload
+                        msg._routing_id = 0
+                        return msg
+                    # anything else: the frames as received, checked by _fromwire
+                    frames: list[Any] = [prefix if len(prefix) < ZERO_COPY_BYTES else frame.buffer]
+                    frame = coord
+                    frames.append(frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer)
                 else:
-                    frames: list[Any] = [frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer]
-                    while frame.more:  # the other frames of a message arrive with its first
-                        frame = recv(_NOBLOCK, False)
-                        frames.append(frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer)
-                    try:
-                        return _fromwire(frames, 0)
-                    except MalformedError as err:
-                        raise self._malformed(frames, str(err)) from err
-                return self._recv(timeout_ms, tried=True)
+                    frames = [frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer]
+                while frame.more:
+                    frame = recv(_NOBLOCK, False)
+                    frames.append(frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer)
+                try:
+                    return _fromwire(frames, 0)
+                except MalformedError as err:
+                    raise self._malformed(frames, str(err)) from err
             return self._recv(timeout_ms)
         except MalformedError:
             if self.plan.actual == zmq.REP:
