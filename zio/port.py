@@ -343,6 +343,12 @@ class Port:
             self.security.add_listener(self._on_trust_change)
         #: one frame per part: send() and recv() take their short paths
         self._multipart = self.plan.framing is Framing.MULTIPART
+        #: the flags of recv()'s first read when it has no timeout: a port without a peer
+        #: (nor trust to follow: a revoked key restarts the socket) has no change to wake
+        #: up for, so it waits in ZeroMQ (0); otherwise it reads without waiting, then polls
+        self._recv_wait = _NOBLOCK if self.security is not None else 0
+        #: the last prefix recv()'s short path found valid (a cheaper check than the cache)
+        self._prefix_seen = b""
 
     @property
     def sock(self) -> zmq.Socket:
@@ -574,6 +580,7 @@ class Port:
         for address in self._direct:
             self._connect(address)
         self._peer = peer
+        self._recv_wait = _NOBLOCK if peer is not None or self.security is not None else 0
         self._online = True
         if peer is not None:
             peer.add_listener(self._on_peer_event)
@@ -638,6 +645,7 @@ class Port:
         if self._peer is not None:
             self._peer.remove_listener(self._on_peer_event)
             self._peer = None
+            self._recv_wait = _NOBLOCK if self.security is not None else 0
         self._unwatch_handshakes()
         if reopen and (self._bound or self._connected):
             self._poller.unregister(self.sock)
@@ -1188,24 +1196,24 @@ class Port:
         try:
             recv = self._short_recv
             if recv is not None and not self._dirty and not self._backlog:
-                # the short path, one frame a part: a port without a peer (nor trust to
-                # follow: a revoked key restarts the socket) has no change to wake up for,
-                # so recv() without a timeout waits in ZeroMQ (a failed read and a poll
-                # cost more than the read itself); otherwise a read without waiting, then
-                # a poll (below) if no message was there
-                flags = 0 if timeout_ms is None and self._peer is None and self.security is None else _NOBLOCK
+                # the short path, one frame a part: without a timeout, a port without a
+                # peer waits in ZeroMQ (see _recv_wait: a failed read and a poll cost more
+                # than the read itself); otherwise a read without waiting, then a poll
+                # (below) if no message was there
                 try:
-                    frame = recv(flags, False)
+                    frame = recv(self._recv_wait if timeout_ms is None else _NOBLOCK, False)
                 except zmq.Again:
                     return self._recv(timeout_ms, tried=True)
                 # the other frames of a message arrive with its first: _NOBLOCK from here on
                 if frame.more:
                     prefix = frame.bytes
                     coord = recv(_NOBLOCK, False)
-                    if prefix in _PREFIX_CACHE and len(coord) == _COORD_SIZE:
+                    wire = coord.bytes
+                    if len(wire) == _COORD_SIZE and (prefix == self._prefix_seen or prefix in _PREFIX_CACHE):
                         # valid headers (a prefix seen valid before, 24 coord bytes): the
                         # message is made here, as Message._fromwire(frames) makes it,
                         # without a list of all frames or a call
+                        self._prefix_seen = prefix
                         payload: list[Any] = []
                         more = coord.more
                         while more:
@@ -1214,14 +1222,14 @@ class Port:
                             more = frame.more
                         msg = _new(Message)
                         msg._p = prefix
-                        msg._c = coord.bytes
+                        msg._c = wire
                         msg._payload = payload
                         msg._routing_id = 0
                         return msg
                     # anything else: the frames as received, checked by _fromwire
                     frames: list[Any] = [prefix if len(prefix) < ZERO_COPY_BYTES else frame.buffer]
                     frame = coord
-                    frames.append(frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer)
+                    frames.append(wire if len(wire) < ZERO_COPY_BYTES else frame.buffer)
                 else:
                     frames = [frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer]
                 while frame.more:
