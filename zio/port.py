@@ -364,9 +364,14 @@ class Port:
         # subclass, e.g. an asyncio socket, keeps its own send and the general path).
         multipart = self.plan.framing is Framing.MULTIPART
         self._short_recv: Callable[..., Any] | None = sock.recv if multipart else None
-        self._short_send: Callable[..., Any] | None = (
+        self._plain_send: Callable[..., Any] | None = (
             _base_send.__get__(sock) if multipart and type(sock) is _PLAIN_SOCKET else None
         )
+        #: _plain_send while send() has nothing to do before sending (no discovery change
+        #: to apply, no departed or new connection to wait for), else None. Whatever gives
+        #: send() something to do sets it to None first (a discovery thread too, before it
+        #: tries the lock, as with _dirty); send() sets it again once all is done.
+        self._short_send: Callable[..., Any] | None = None
 
     def _open_socket(self) -> zmq.Socket:
         """A new socket of the port's type, with the options zio relies on."""
@@ -475,6 +480,7 @@ class Port:
                     raise PortError(f"port {self.name!r} is online without a peer: cannot resolve {spec}")
                 self._watch_handshakes()
                 self._dirty = True
+                self._short_send = None
         else:
             raise ConfigurationError(
                 f"connect() takes a ZeroMQ address or (node, port) names, not {spec!r}"
@@ -685,6 +691,7 @@ class Port:
         if event is not None and not any(event.peer.nick == node for node, _ in self._wishes):
             return
         self._dirty = True  # first the flag, then the lock: see _release
+        self._short_send = None
         if self._lock.acquire(False):
             self._release()
         else:
@@ -766,6 +773,7 @@ class Port:
                 grace = time.monotonic() + DEPARTURE_GRACE_MS / 1000.0
                 for address in departed:
                     self._departing.setdefault(address, grace)
+                self._short_send = None
             else:
                 self._keep_unread()
                 for address in departed:
@@ -861,6 +869,7 @@ class Port:
         self._connected.add(address)
         if self._monitor is not None and not address.startswith("inproc://"):
             self._pending[address] = time.monotonic()
+            self._short_send = None
         log.debug("port %s connected %s", self.name, address)
 
     def _disconnect(self, address: str) -> None:
@@ -917,6 +926,7 @@ class Port:
                 now = time.monotonic()
                 took_ms = min(max((now - connected_at) * 1000.0, low), high)
                 self._subscription_wait_until = max(self._subscription_wait_until, now + took_ms / 1000.0)
+                self._short_send = None
         if gone:
             self._let_go(gone)
         if self._departing:
@@ -970,13 +980,16 @@ class Port:
         except IndexError:
             lock.acquire()
         try:
-            if self._dirty or self._departing or self._pending or self._subscription_wait_until:
-                self._prepare_send(timeout_ms)
+            send = self._short_send
+            if send is None:  # something to do first, or a new socket (see sock)
+                if self._dirty or self._departing or self._pending or self._subscription_wait_until:
+                    self._prepare_send(timeout_ms)
+                if not (self._dirty or self._departing or self._pending or self._subscription_wait_until):
+                    send = self._short_send = self._plain_send
             origin = self.origin
             if origin is not None and (type(origin) is not int or msg.origin != origin):
                 msg.origin = origin  # validates; unchanged coords keep their cached wire bytes
             tried = False  # the short path found the socket full
-            send = self._short_send
             if send is not None:
                 # the short path: [prefix, coord, payload...] where every payload part is
                 # bytes (others take _send_frames and its checks); zmq.Again from the first
