@@ -363,7 +363,7 @@ class Port:
         # compiled send of pyzmq's base class serves sockets of exactly zmq.Socket (a
         # subclass, e.g. an asyncio socket, keeps its own send and the general path).
         multipart = self.plan.framing is Framing.MULTIPART
-        self._short_recv: Callable[..., Any] | None = sock.recv if multipart else None
+        self._plain_recv: Callable[..., Any] | None = sock.recv if multipart else None
         self._plain_send: Callable[..., Any] | None = (
             _base_send.__get__(sock) if multipart and type(sock) is _PLAIN_SOCKET else None
         )
@@ -372,6 +372,9 @@ class Port:
         #: send() something to do sets it to None first (a discovery thread too, before it
         #: tries the lock, as with _dirty); send() sets it again once all is done.
         self._short_send: Callable[..., Any] | None = None
+        #: the same for recv(): _plain_recv while no discovery change waits and the
+        #: backlog is empty, else None
+        self._short_recv: Callable[..., Any] | None = None
 
     def _open_socket(self) -> zmq.Socket:
         """A new socket of the port's type, with the options zio relies on."""
@@ -480,7 +483,7 @@ class Port:
                     raise PortError(f"port {self.name!r} is online without a peer: cannot resolve {spec}")
                 self._watch_handshakes()
                 self._dirty = True
-                self._short_send = None
+                self._short_send = self._short_recv = None
         else:
             raise ConfigurationError(
                 f"connect() takes a ZeroMQ address or (node, port) names, not {spec!r}"
@@ -691,7 +694,7 @@ class Port:
         if event is not None and not any(event.peer.nick == node for node, _ in self._wishes):
             return
         self._dirty = True  # first the flag, then the lock: see _release
-        self._short_send = None
+        self._short_send = self._short_recv = None
         if self._lock.acquire(False):
             self._release()
         else:
@@ -844,6 +847,7 @@ class Port:
         while True:
             try:
                 self._backlog.append(self._recv_frames(_NOBLOCK))
+                self._short_recv = None
             except zmq.Again:
                 return
 
@@ -1208,7 +1212,9 @@ class Port:
             lock.acquire()
         try:
             recv = self._short_recv
-            if recv is not None and not self._dirty and not self._backlog:
+            if recv is None and not self._dirty and not self._backlog:
+                recv = self._short_recv = self._plain_recv  # (None unless one frame a part)
+            if recv is not None:
                 # the short path, one frame a part: without a timeout, a port without a
                 # peer waits in ZeroMQ (see _recv_wait: a failed read and a poll cost more
                 # than the read itself); otherwise a read without waiting, then a poll
@@ -1227,12 +1233,14 @@ class Port:
                         # message is made here, as Message._fromwire(frames) makes it,
                         # without a list of all frames or a call
                         self._prefix_seen = prefix
-                        payload: list[Any] = []
-                        more = coord.more
-                        while more:
+                        if coord.more:
                             frame = recv(_NOBLOCK, False)
-                            payload.append(frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer)
-                            more = frame.more
+                            payload: list[Any] = [frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer]
+                            while frame.more:
+                                frame = recv(_NOBLOCK, False)
+                                payload.append(frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer)
+                        else:
+                            payload = []
                         msg = _new(Message)
                         msg._p = prefix
                         msg._c = wire
