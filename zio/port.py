@@ -1228,11 +1228,10 @@ class Port:
                     prefix = frame.bytes
                     coord = recv(_NOBLOCK, False)
                     wire = coord.bytes
-                    if len(wire) == _COORD_SIZE and (prefix == self._prefix_seen or prefix in _PREFIX_CACHE):
+                    if len(wire) == _COORD_SIZE and (prefix == self._prefix_seen or self._known_prefix(prefix)):
                         # valid headers (a prefix seen valid before, 24 coord bytes): the
                         # message is made here, as Message._fromwire(frames) makes it,
                         # without a list of all frames or a call
-                        self._prefix_seen = prefix
                         if coord.more:
                             frame = recv(_NOBLOCK, False)
                             payload: list[Any] = [frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer]
@@ -1273,6 +1272,14 @@ class Port:
                 lock.wake()
             if self._dirty:
                 self._catch_up()
+
+    def _known_prefix(self, prefix: bytes) -> bool:
+        """Whether ``prefix`` is one found valid before (in the prefix cache); if so, recv()
+        compares the next prefix with it first."""
+        if prefix in _PREFIX_CACHE:
+            self._prefix_seen = prefix
+            return True
+        return False
 
     def _answer_malformed_request(self) -> None:
         """A REP socket owes a reply to every request, even a malformed one."""
