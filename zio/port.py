@@ -341,8 +341,6 @@ class Port:
         self._poller.register(self._wake_r, zmq.POLLIN)
         if self.security is not None:
             self.security.add_listener(self._on_trust_change)
-        #: one frame per part: send() and recv() take their short paths
-        self._multipart = self.plan.framing is Framing.MULTIPART
         #: the flags of recv()'s first read when it has no timeout: a port without a peer
         #: (nor trust to follow: a revoked key restarts the socket) has no change to wake
         #: up for, so it waits in ZeroMQ (0); otherwise it reads without waiting, then polls
