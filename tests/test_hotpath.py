@@ -189,3 +189,42 @@ def test_received_message_has_every_slot_set(pair_of):
     got = rx.recv(5000)
     assert all(hasattr(got, name) for name in zio.Message.__slots__)
     assert "SLOT" in repr(got)
+
+
+def test_backlog_is_read_before_the_socket_then_the_short_path_resumes(pair_of):
+    """Messages kept from a socket (as before a departed peer's disconnect) come first, in
+    order; recv() takes its short path again once they are read."""
+    tx, rx = pair_of(zmq.PUSH, zmq.PULL)
+    for seqno in range(3):
+        tx.send(zio.Message(form="KEPT", seqno=seqno))
+    assert rx.sock.poll(5000)
+    time.sleep(0.05)  # the three arrive together
+    with rx._lock:
+        rx._keep_unread()
+    assert len(rx._backlog) == 3 and rx._short_recv is None
+    for seqno in range(3, 6):
+        tx.send(zio.Message(form="SOCK", seqno=seqno))
+    got = [rx.recv(5000) for _ in range(6)]
+    assert [(m.form, m.seqno) for m in got] == [
+        ("KEPT", 0), ("KEPT", 1), ("KEPT", 2), ("SOCK", 3), ("SOCK", 4), ("SOCK", 5)]
+    assert rx._short_recv is not None  # the backlog is empty: the short path again
+
+
+def test_a_discovery_change_turns_the_short_paths_off_until_applied(pair_of):
+    """A change announced by a discovery thread (here: called directly while the ports are
+    busy) sets _dirty and turns both short paths off; the next calls apply it first, then
+    take the short paths again."""
+    tx, rx = pair_of(zmq.PUSH, zmq.PULL)
+    tx.send(zio.Message(form="ONE"))
+    assert rx.recv(5000).form == "ONE "
+    assert tx._short_send is not None and rx._short_recv is not None
+    with tx._lock, rx._lock:  # busy: the change is left for the port's next call
+        tx._on_peer_event(None)
+        rx._on_peer_event(None)
+    assert tx._dirty and rx._dirty
+    assert tx._short_send is None and rx._short_recv is None
+    for form in ("TWO", "THRE"):
+        tx.send(zio.Message(form=form))
+        assert rx.recv(5000).form == form.ljust(4)
+        assert not tx._dirty and not rx._dirty
+    assert tx._short_send is not None and rx._short_recv is not None
