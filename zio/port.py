@@ -986,7 +986,8 @@ class Port:
             if send is None:  # something to do first, or a new socket (see sock)
                 if self._dirty or self._departing or self._pending or self._subscription_wait_until:
                     self._prepare_send(timeout_ms)
-                if not (self._dirty or self._departing or self._pending or self._subscription_wait_until):
+                if self._plain_send is not None and not (
+                        self._dirty or self._departing or self._pending or self._subscription_wait_until):
                     send = self._short_send = self._plain_send
             origin = self.origin
             if origin is not None and (type(origin) is not int or msg.origin != origin):
