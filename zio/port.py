@@ -325,6 +325,7 @@ class Port:
         self._online = False
         self._dirty = False
         self._lock = _PortLock()
+        self._token = self._lock.token  # for send() and recv(), which take the lock inline
         self._monitor: zmq.Socket | None = None  # handshake events of the connects it makes
         self._pending: dict[str, float] = {}  # connected address -> when, handshake not seen yet
         self._departing: dict[str, float] = {}  # address of a departed peer -> disconnect deadline
@@ -975,12 +976,11 @@ class Port:
         """
         if type(msg) is not Message and not isinstance(msg, Message):
             raise ConfigurationError(f"Port.send() takes a zio.Message, not {type(msg).__name__}")
-        lock = self._lock
-        token = lock.token
+        token = self._token
         try:
             token.pop()  # the port's lock, taken inline (see _PortLock)
         except IndexError:
-            lock.acquire()
+            self._lock.acquire()
         try:
             send = self._short_send
             if send is None:  # something to do first, or a new socket (see sock)
@@ -1055,8 +1055,8 @@ class Port:
                     raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
         finally:
             token.append(True)  # released inline; then what _release does
-            if lock.waiters:
-                lock.wake()
+            if self._lock.waiters:
+                self._lock.wake()
             if self._dirty:
                 self._catch_up()
 
@@ -1203,12 +1203,11 @@ class Port:
         """
         if timeout is not None:
             timeout_ms = timeout
-        lock = self._lock
-        token = lock.token
+        token = self._token
         try:
             token.pop()  # the port's lock, taken inline (see _PortLock)
         except IndexError:
-            lock.acquire()
+            self._lock.acquire()
         try:
             recv = self._short_recv
             if recv is None and not self._dirty and not self._backlog:
@@ -1267,8 +1266,8 @@ class Port:
             raise PortError(f"port {self.name!r} ({self.plan.name}) cannot receive: {err}") from err
         finally:
             token.append(True)  # released inline; then what _release does
-            if lock.waiters:
-                lock.wake()
+            if self._lock.waiters:
+                self._lock.wake()
             if self._dirty:
                 self._catch_up()
 
