@@ -119,6 +119,8 @@ _KNOWN = zio.Message(level=4, form="KNOW", label="seen").toparts()[0]
 _BIG = ZERO_COPY_BYTES + 3
 MALFORMED = {
     "one frame": [b"just one"],
+    "empty prefix": [b"", bytes(24), b"p"],
+    "empty prefix and coord": [b"", b""],
     "known prefix alone": [_KNOWN],
     "known prefix, short coord": [_KNOWN, b"c" * 23, b"payload"],
     "known prefix, long coord": [_KNOWN, b"c" * 25],

@@ -346,8 +346,9 @@ class Port:
         #: (nor trust to follow: a revoked key restarts the socket) has no change to wake
         #: up for, so it waits in ZeroMQ (0); otherwise it reads without waiting, then polls
         self._recv_wait = _NOBLOCK if self.security is not None else 0
-        #: the last prefix recv()'s short path found valid (a cheaper check than the cache)
-        self._prefix_seen = b""
+        #: the last prefix recv()'s short path found valid (a cheaper check than the cache);
+        #: None, which no received bytes equal, until there is one
+        self._prefix_seen: bytes | None = None
 
     @property
     def sock(self) -> zmq.Socket:
