@@ -20,7 +20,7 @@ from . import config, limits
 from . import security as security_mod
 from .errors import ConfigurationError, MalformedError, PortError, PortTimeout
 from .codec import _decode_parts
-from .message import Message, MessageLevel
+from .message import _COORD_SIZE, _PREFIX_CACHE, Message, MessageLevel
 from .sockets import Framing, can_talk, group_topic, plan_socket, routing_id_to_bytes, routing_id_to_int
 
 if TYPE_CHECKING:
@@ -90,6 +90,7 @@ _ZERO_COPY_SENDERS = frozenset({zmq.PUSH, zmq.PUB, zmq.XPUB})
 _NOBLOCK = int(zmq.NOBLOCK)
 _NOBLOCK_SNDMORE = int(zmq.NOBLOCK) | int(zmq.SNDMORE)
 _fromwire = Message._fromwire
+_new = object.__new__
 #: pyzmq's own socket class and the send of its compiled base class: ``zmq.Socket.send``
 #: is a Python wrapper (for the routing_id/group keywords zio does not use) that costs as
 #: much as the send itself for small frames. Used on sockets of exactly this class only
@@ -324,6 +325,7 @@ class Port:
         self._online = False
         self._dirty = False
         self._lock = _PortLock()
+        self._token = self._lock.token  # for send() and recv(), which take the lock inline
         self._monitor: zmq.Socket | None = None  # handshake events of the connects it makes
         self._pending: dict[str, float] = {}  # connected address -> when, handshake not seen yet
         self._departing: dict[str, float] = {}  # address of a departed peer -> disconnect deadline
@@ -340,8 +342,39 @@ class Port:
         self._poller.register(self._wake_r, zmq.POLLIN)
         if self.security is not None:
             self.security.add_listener(self._on_trust_change)
-        #: one frame per part: send() and recv() take their short paths
-        self._multipart = self.plan.framing is Framing.MULTIPART
+        #: the flags of recv()'s first read when it has no timeout: a port without a peer
+        #: (nor trust to follow: a revoked key restarts the socket) has no change to wake
+        #: up for, so it waits in ZeroMQ (0); otherwise it reads without waiting, then polls
+        self._recv_wait = _NOBLOCK if self.security is not None else 0
+        #: the last prefix recv()'s short path found valid (a cheaper check than the cache);
+        #: None, which no received bytes equal, until there is one
+        self._prefix_seen: bytes | None = None
+
+    @property
+    def sock(self) -> zmq.Socket:
+        """The port's pyzmq socket (a new one after a restart or an offline(): read it anew)."""
+        return self._sock
+
+    @sock.setter
+    def sock(self, sock: zmq.Socket) -> None:
+        self._sock = sock
+        # the socket calls of the short paths of send() and recv() (one frame a part),
+        # bound once: binding a compiled method costs about as much as a small send. The
+        # compiled send of pyzmq's base class serves sockets of exactly zmq.Socket (a
+        # subclass, e.g. an asyncio socket, keeps its own send and the general path).
+        multipart = self.plan.framing is Framing.MULTIPART
+        self._plain_recv: Callable[..., Any] | None = sock.recv if multipart else None
+        self._plain_send: Callable[..., Any] | None = (
+            _base_send.__get__(sock) if multipart and type(sock) is _PLAIN_SOCKET else None
+        )
+        #: _plain_send while send() has nothing to do before sending (no discovery change
+        #: to apply, no departed or new connection to wait for), else None. Whatever gives
+        #: send() something to do sets it to None first (a discovery thread too, before it
+        #: tries the lock, as with _dirty); send() sets it again once all is done.
+        self._short_send: Callable[..., Any] | None = None
+        #: the same for recv(): _plain_recv while no discovery change waits and the
+        #: backlog is empty, else None
+        self._short_recv: Callable[..., Any] | None = None
 
     def _open_socket(self) -> zmq.Socket:
         """A new socket of the port's type, with the options zio relies on."""
@@ -450,6 +483,7 @@ class Port:
                     raise PortError(f"port {self.name!r} is online without a peer: cannot resolve {spec}")
                 self._watch_handshakes()
                 self._dirty = True
+                self._short_send = self._short_recv = None
         else:
             raise ConfigurationError(
                 f"connect() takes a ZeroMQ address or (node, port) names, not {spec!r}"
@@ -555,6 +589,7 @@ class Port:
         for address in self._direct:
             self._connect(address)
         self._peer = peer
+        self._recv_wait = _NOBLOCK if peer is not None or self.security is not None else 0
         self._online = True
         if peer is not None:
             peer.add_listener(self._on_peer_event)
@@ -619,6 +654,7 @@ class Port:
         if self._peer is not None:
             self._peer.remove_listener(self._on_peer_event)
             self._peer = None
+            self._recv_wait = _NOBLOCK if self.security is not None else 0
         self._unwatch_handshakes()
         if reopen and (self._bound or self._connected):
             self._poller.unregister(self.sock)
@@ -658,6 +694,7 @@ class Port:
         if event is not None and not any(event.peer.nick == node for node, _ in self._wishes):
             return
         self._dirty = True  # first the flag, then the lock: see _release
+        self._short_send = self._short_recv = None
         if self._lock.acquire(False):
             self._release()
         else:
@@ -739,6 +776,7 @@ class Port:
                 grace = time.monotonic() + DEPARTURE_GRACE_MS / 1000.0
                 for address in departed:
                     self._departing.setdefault(address, grace)
+                self._short_send = None
             else:
                 self._keep_unread()
                 for address in departed:
@@ -809,6 +847,7 @@ class Port:
         while True:
             try:
                 self._backlog.append(self._recv_frames(_NOBLOCK))
+                self._short_recv = None
             except zmq.Again:
                 return
 
@@ -834,6 +873,7 @@ class Port:
         self._connected.add(address)
         if self._monitor is not None and not address.startswith("inproc://"):
             self._pending[address] = time.monotonic()
+            self._short_send = None
         log.debug("port %s connected %s", self.name, address)
 
     def _disconnect(self, address: str) -> None:
@@ -890,6 +930,7 @@ class Port:
                 now = time.monotonic()
                 took_ms = min(max((now - connected_at) * 1000.0, low), high)
                 self._subscription_wait_until = max(self._subscription_wait_until, now + took_ms / 1000.0)
+                self._short_send = None
         if gone:
             self._let_go(gone)
         if self._departing:
@@ -934,60 +975,66 @@ class Port:
         XPUB ports, parts of ``ZERO_COPY_BYTES`` (64 kB) or more that are immutable (bytes,
         read-only memoryviews) are handed to ZeroMQ without a copy.
         """
-        if not isinstance(msg, Message):
+        if type(msg) is not Message and not isinstance(msg, Message):
             raise ConfigurationError(f"Port.send() takes a zio.Message, not {type(msg).__name__}")
-        lock = self._lock
-        token = lock.token
+        token = self._token
         try:
             token.pop()  # the port's lock, taken inline (see _PortLock)
         except IndexError:
-            lock.acquire()
+            self._lock.acquire()
         try:
-            if self._dirty or self._departing or self._pending or self._subscription_wait_until:
-                self._prepare_send(timeout_ms)
+            send = self._short_send
+            if send is None:  # something to do first, or a new socket (see sock)
+                if self._dirty or self._departing or self._pending or self._subscription_wait_until:
+                    self._prepare_send(timeout_ms)
+                if self._plain_send is not None and not (
+                        self._dirty or self._departing or self._pending or self._subscription_wait_until):
+                    send = self._short_send = self._plain_send
             origin = self.origin
             if origin is not None and (type(origin) is not int or msg.origin != origin):
                 msg.origin = origin  # validates; unchanged coords keep their cached wire bytes
-            sock = self.sock
             tried = False  # the short path found the socket full
-            if self._multipart and type(sock) is _PLAIN_SOCKET:
+            if send is not None:
                 # the short path: [prefix, coord, payload...] where every payload part is
-                # bytes (others take _send_frames and its checks)
+                # bytes (others take _send_frames and its checks); zmq.Again from the first
+                # frame: nothing was sent; ZeroMQ takes the other frames of a message
+                # whose first it took
+                prefix = msg._p
+                if type(prefix) is not bytes:
+                    prefix = prefix._wire or bytes(prefix)  # type: ignore[union-attr]
+                coord = msg._c
+                if type(coord) is not bytes:
+                    coord = coord._wire or bytes(coord)  # type: ignore[union-attr]
                 payload = msg._payload
-                for part in payload:
-                    if type(part) is not bytes:
-                        break
-                else:
-                    prefix = msg._p
-                    if type(prefix) is not bytes:
-                        prefix = prefix._wire or bytes(prefix)  # type: ignore[union-attr]
-                    coord = msg._c
-                    if type(coord) is not bytes:
-                        coord = coord._wire or bytes(coord)  # type: ignore[union-attr]
-                    try:
-                        _base_send(sock, prefix, _NOBLOCK_SNDMORE)  # zmq.Again: nothing was sent
-                        # ZeroMQ takes the other frames of a message whose first it took
-                        if len(payload) == 1:
-                            _base_send(sock, coord, _NOBLOCK_SNDMORE)
-                            part = payload[0]
-                            if len(part) < ZERO_COPY_BYTES:
-                                _base_send(sock, part, _NOBLOCK)
-                            else:  # bytes are immutable: no copy where the socket allows
-                                _base_send(sock, part, _NOBLOCK, self.plan.actual not in _ZERO_COPY_SENDERS)  # type: ignore[call-overload]
-                        elif payload:
-                            _base_send(sock, coord, _NOBLOCK_SNDMORE)
+                try:
+                    if len(payload) == 1:
+                        part = payload[0]
+                        if type(part) is bytes and len(part) < ZERO_COPY_BYTES:
+                            send(prefix, _NOBLOCK_SNDMORE)
+                            send(coord, _NOBLOCK_SNDMORE)
+                            send(part, _NOBLOCK)
+                            return
+                    for part in payload:
+                        if type(part) is not bytes:
+                            break
+                    else:
+                        if payload:
+                            send(prefix, _NOBLOCK_SNDMORE)
+                            send(coord, _NOBLOCK_SNDMORE)
                             last = len(payload) - 1
+                            # bytes are immutable: no copy of large parts where the socket allows
                             copy = self.plan.actual not in _ZERO_COPY_SENDERS
                             for i, part in enumerate(payload):
-                                _base_send(sock, part, _NOBLOCK_SNDMORE if i < last else _NOBLOCK,  # type: ignore[call-overload]
-                                           copy or len(part) < ZERO_COPY_BYTES)
+                                send(part, _NOBLOCK_SNDMORE if i < last else _NOBLOCK,
+                                     copy or len(part) < ZERO_COPY_BYTES)
                         else:
-                            _base_send(sock, coord, _NOBLOCK)
+                            send(prefix, _NOBLOCK_SNDMORE)
+                            send(coord, _NOBLOCK)
                         return
-                    except zmq.Again:
-                        tried = True  # the socket takes nothing now: wait below
-                    except zmq.ZMQError as err:
-                        raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
+                except zmq.Again:
+                    tried = True  # the socket takes nothing now: wait below
+                except zmq.ZMQError as err:
+                    raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
             frames = self._frames(msg)
             if not tried:
                 try:
@@ -1009,8 +1056,8 @@ class Port:
                     raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
         finally:
             token.append(True)  # released inline; then what _release does
-            if lock.waiters:
-                lock.wake()
+            if self._lock.waiters:
+                self._lock.wake()
             if self._dirty:
                 self._catch_up()
 
@@ -1157,35 +1204,60 @@ class Port:
         """
         if timeout is not None:
             timeout_ms = timeout
-        lock = self._lock
-        token = lock.token
+        token = self._token
         try:
             token.pop()  # the port's lock, taken inline (see _PortLock)
         except IndexError:
-            lock.acquire()
+            self._lock.acquire()
         try:
-            if self._multipart and not self._dirty and not self._backlog:
-                # the short path, one frame a part: a port without a peer (nor trust to
-                # follow: a revoked key restarts the socket) has no change to wake up for,
-                # so recv() without a timeout waits in ZeroMQ (a failed read and a poll
-                # cost more than the read itself); otherwise a read without waiting, then
-                # a poll (below) if no message was there
-                flags = 0 if timeout_ms is None and self._peer is None and self.security is None else _NOBLOCK
-                recv = self.sock.recv
+            recv = self._short_recv
+            if recv is None and not self._dirty and not self._backlog:
+                recv = self._short_recv = self._plain_recv  # (None unless one frame a part)
+            if recv is not None:
+                # the short path, one frame a part: without a timeout, a port without a
+                # peer waits in ZeroMQ (see _recv_wait: a failed read and a poll cost more
+                # than the read itself); otherwise a read without waiting, then a poll
+                # (below) if no message was there
                 try:
-                    frame = recv(flags, False)
+                    frame = recv(self._recv_wait if timeout_ms is None else _NOBLOCK, False)
                 except zmq.Again:
-                    pass  # none yet: wait for one below
+                    return self._recv(timeout_ms, tried=True)
+                # the other frames of a message arrive with its first: _NOBLOCK from here on
+                if frame.more:
+                    prefix = frame.bytes
+                    coord = recv(_NOBLOCK, False)
+                    wire = coord.bytes
+                    if len(wire) == _COORD_SIZE and (prefix == self._prefix_seen or self._known_prefix(prefix)):
+                        # valid headers (a prefix seen valid before, 24 coord bytes): the
+                        # message is made here, as Message._fromwire(frames) makes it,
+                        # without a list of all frames or a call
+                        if coord.more:
+                            frame = recv(_NOBLOCK, False)
+                            payload: list[Any] = [frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer]
+                            while frame.more:
+                                frame = recv(_NOBLOCK, False)
+                                payload.append(frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer)
+                        else:
+                            payload = []
+                        msg = _new(Message)
+                        msg._p = prefix
+                        msg._c = wire
+                        msg._payload = payload
+                        msg._routing_id = 0
+                        return msg
+                    # anything else: the frames as received, checked by _fromwire
+                    frames: list[Any] = [prefix if len(prefix) < ZERO_COPY_BYTES else frame.buffer]
+                    frame = coord
+                    frames.append(wire if len(wire) < ZERO_COPY_BYTES else frame.buffer)
                 else:
-                    frames: list[Any] = [frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer]
-                    while frame.more:  # the other frames of a message arrive with its first
-                        frame = recv(_NOBLOCK, False)
-                        frames.append(frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer)
-                    try:
-                        return _fromwire(frames, 0)
-                    except MalformedError as err:
-                        raise self._malformed(frames, str(err)) from err
-                return self._recv(timeout_ms, tried=True)
+                    frames = [frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer]
+                while frame.more:
+                    frame = recv(_NOBLOCK, False)
+                    frames.append(frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer)
+                try:
+                    return _fromwire(frames, 0)
+                except MalformedError as err:
+                    raise self._malformed(frames, str(err)) from err
             return self._recv(timeout_ms)
         except MalformedError:
             if self.plan.actual == zmq.REP:
@@ -1195,10 +1267,18 @@ class Port:
             raise PortError(f"port {self.name!r} ({self.plan.name}) cannot receive: {err}") from err
         finally:
             token.append(True)  # released inline; then what _release does
-            if lock.waiters:
-                lock.wake()
+            if self._lock.waiters:
+                self._lock.wake()
             if self._dirty:
                 self._catch_up()
+
+    def _known_prefix(self, prefix: bytes) -> bool:
+        """Whether ``prefix`` is one found valid before (in the prefix cache); if so, recv()
+        compares the next prefix with it first."""
+        if prefix in _PREFIX_CACHE:
+            self._prefix_seen = prefix
+            return True
+        return False
 
     def _answer_malformed_request(self) -> None:
         """A REP socket owes a reply to every request, even a malformed one."""
