@@ -78,18 +78,20 @@ class _Table:
         info = event.peer
         kind = event.kind
         with self.lock:
-            known = self.peers.get(info.uuid)
+            peers = self.peers
             if kind == EXIT:
+                known = peers.pop(info.uuid, None)
                 if known is None:
                     return
-                del self.peers[info.uuid]
                 if known is not info or not event.reason:
                     event = PeerEvent(EXIT, known, event.reason or (STOPPED if self.stopping else ""))
             elif kind == ENTER or kind == UPDATE:
-                if known is not None and known == info:
-                    return
-                self.peers[info.uuid] = info
-                if known is not None:
+                count = len(peers)
+                known = peers.setdefault(info.uuid, info)  # one look-up for a new peer
+                if len(peers) == count:  # known before
+                    if known == info:
+                        return
+                    peers[info.uuid] = info
                     event = PeerEvent(UPDATE, info)
                 elif kind != ENTER or event.reason:
                     event = PeerEvent(ENTER, info)

@@ -268,6 +268,10 @@ class Engine:
         self.headers = dict(headers)
         #: what the other Peers of the process are told of this one (one object for all)
         self.info = PeerInfo(uuid, nickname, dict(headers))
+        # what the other engines of a hub report of this one: one object each, shared by all
+        # their tables (1000 Peers of a process hold a million such events)
+        self.enter_event = PeerEvent(ENTER, self.info)
+        self.exit_events = {reason: PeerEvent(EXIT, self.info, reason) for reason in (LEFT, STOPPED)}
         self.report = report
         self.interface = interface
         self.beacon_port = beacon_port
@@ -412,20 +416,24 @@ class Engine:
     # -- Peers of the same process ---------------------------------------------------------
     def _local_enter(self, other: "Engine") -> None:
         """Another engine of the hub: met in-process (its HELLO's content, no TCP)."""
-        uuid = other.uuid
-        if uuid in self.locals or other is self:
+        if other is self:
             return
-        self.locals[uuid] = other
+        uuid = other.uuid
+        locals_ = self.locals
+        count = len(locals_)
+        locals_.setdefault(uuid, other)
+        if len(locals_) == count:
+            return  # met already
         if self.remotes:
             stale = self.remotes.get(uuid)
             if stale is not None:
                 self._forget(stale, "it lives in this process")
-        self.report(PeerEvent(ENTER, other.info))
+        self.report(other.enter_event)
 
     def _local_exit(self, other: "Engine", reason: str = LEFT) -> None:
         """An engine of the hub stopped (``LEFT``), or this one did (``STOPPED``)."""
         if self.locals.pop(other.uuid, None) is not None:
-            self.report(PeerEvent(EXIT, other.info, reason))
+            self.report(other.exit_events[reason])
 
     def _dispatch(self, sock: object) -> None:
         """Handle one ready socket; network input never raises out of here."""
