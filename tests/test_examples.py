@@ -36,7 +36,7 @@ def test_echo_server_and_client():
 
 def test_sensors_and_dashboard():
     sensors = [
-        subprocess.Popen(example("sensor.py", place, "--count", "200", "--period", "0.02"),
+        subprocess.Popen(example("sensor.py", place, "--count", "120", "--period", "0.02"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for place in ("kitchen", "garage")
     ]
