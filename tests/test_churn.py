@@ -25,7 +25,7 @@ LOSS_PER_KILL = 20  # 0.1 s of the stream: far above what was seen (see README)
 
 def test_stream_to_a_churning_pool_loses_only_what_a_kill_holds():
     rng = random.Random(7)
-    workers = [NodeProcess("pull", "worker", "in") for _ in range(3)]
+    workers = NodeProcess.many(3, "pull", "worker", "in")
     everyone = list(workers)
     received: list[str] = []
     kills = 0

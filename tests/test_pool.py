@@ -40,7 +40,7 @@ def _collect(workers: list[NodeProcess], total: int, counts: list[list[str]]) ->
 def test_pool_of_worker_processes_shares_bursts(discovery):
     """Issue 10 as measured: 3 worker processes, a burst of 300 right after online(), then
     a 4th worker joins while the client is idle, then a burst of 400."""
-    workers = [NodeProcess("pull", "worker", "in") for _ in range(3)]
+    workers = NodeProcess.many(3, "pull", "worker", "in")
     try:
         with zio.Node("client") as client:
             out = client.port("out", zmq.PUSH)
