@@ -64,7 +64,7 @@ def test_echo_send_and_peers():
 
 def test_recv_from_a_publisher_and_watch():
     watch = start("peers", "--watch", "--duration", "30")
-    time.sleep(0.5)
+    assert watch.stderr.readline().startswith("# listening with")  # its Peer is up (was: sleep 0.5 s)
     publisher = subprocess.Popen(
         [sys.executable, "-c", "\n".join([
             "import time, zmq, zio",
