@@ -88,7 +88,7 @@ def test_departures_tell_a_lost_request_from_a_slow_server():
             ask.send(zio.Message(form="ASK "))
             assert rep.recv(5000) is not None
             server.close()  # leaves without answering
-            assert ask.recv(1500) is None
+            assert ask.recv(500) is None  # the departure is seen within a few ms (measured 1-6 ms)
             assert ask.departures == before + 1
             # a slow server, by contrast, leaves the count alone
             slow = zio.Node("svc")
