@@ -132,16 +132,24 @@ def discovery(request, monkeypatch, beacon_port):
 # -- slow CPU-bound tool runs (mypy, pdoc), started early ------------------------------------
 # Most of the suite waits (timeouts, peers coming and going) with the CPU idle. A test module
 # that runs a CPU-bound tool may define ``early_commands(tmp_dir) -> {key: (argv, cwd)}``:
-# once collection is over, those commands start at the lowest priority (nice 19: they take
+# once collection is over, those commands start at the lowest priority (SCHED_IDLE: they take
 # only CPU nobody else wants), and the test takes the result with the ``early_run`` fixture.
 
 _early: dict[str, subprocess.Popen] = {}
 
 
+def _idle_priority() -> None:
+    """In the child: run only on CPU time nobody else wants (SCHED_IDLE; else nice 19)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(19)
+
+
 def _start_early(commands: dict) -> None:
     for key, (argv, cwd) in commands.items():
         _early[key] = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True, preexec_fn=lambda: os.nice(19))
+                                       stderr=subprocess.PIPE, text=True, preexec_fn=_idle_priority)
 
 
 def pytest_collection_finish(session):
