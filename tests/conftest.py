@@ -35,6 +35,9 @@ netns.enter()  # raises loudly when root cannot isolate, or threads/sockets alre
 for _name in [n for n in os.environ if n.startswith("ZIO_") and not n.startswith("ZIO_TESTS_")]:
     del os.environ[_name]
 
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+
 import pytest  # noqa: E402
 
 ISOLATED = netns.isolated()
@@ -124,3 +127,64 @@ def discovery(request, monkeypatch, beacon_port):
     monkeypatch.setenv("ZIO_DISCOVERY", request.param)
     monkeypatch.setenv("ZIO_INTERFACE", "localhost")
     return request.param
+
+
+# -- slow CPU-bound tool runs (mypy, pdoc), started early ------------------------------------
+# Most of the suite waits (timeouts, peers coming and going) with the CPU idle. A test module
+# that runs a CPU-bound tool may define ``early_commands(tmp_dir) -> {key: (argv, cwd)}``:
+# once collection is over, those commands start at the lowest priority (SCHED_IDLE: they take
+# only CPU nobody else wants), and the test takes the result with the ``early_run`` fixture.
+
+_early: dict[str, subprocess.Popen] = {}
+
+
+def _idle_priority() -> None:
+    """In the child: run only on CPU time nobody else wants (SCHED_IDLE; else nice 19)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(19)
+
+
+def _start_early(commands: dict) -> None:
+    for key, (argv, cwd) in commands.items():
+        _early[key] = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True, preexec_fn=_idle_priority)
+
+
+def pytest_collection_finish(session):
+    if session.config.option.collectonly:
+        return
+    modules = {item.module for item in session.items if hasattr(item, "module")}
+    for module in sorted(modules, key=lambda m: m.__name__):
+        early = getattr(module, "early_commands", None)
+        if early is not None:
+            _start_early(early(tempfile.mkdtemp(prefix="zio-early-")))
+
+
+def pytest_unconfigure(config):
+    for proc in _early.values():
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def early_run(request, tmp_path):
+    """``early_run(key, timeout) -> CompletedProcess`` of the module's early command ``key``
+    (started after collection; run now if it was not, e.g. under a plugin that skips the hook)."""
+
+    def result(key: str, timeout: float) -> subprocess.CompletedProcess:
+        proc = _early.pop(key, None)
+        if proc is None:
+            argv, cwd = request.module.early_commands(str(tmp_path))[key]
+            return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+    return result

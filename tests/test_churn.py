@@ -25,7 +25,7 @@ LOSS_PER_KILL = 20  # 0.1 s of the stream: far above what was seen (see README)
 
 def test_stream_to_a_churning_pool_loses_only_what_a_kill_holds():
     rng = random.Random(7)
-    workers = [NodeProcess("pull", "worker", "in") for _ in range(3)]
+    workers = NodeProcess.many(3, "pull", "worker", "in")
     everyone = list(workers)
     received: list[str] = []
     kills = 0
@@ -88,7 +88,7 @@ def test_departures_tell_a_lost_request_from_a_slow_server():
             ask.send(zio.Message(form="ASK "))
             assert rep.recv(5000) is not None
             server.close()  # leaves without answering
-            assert ask.recv(1500) is None
+            assert ask.recv(500) is None  # the departure is seen within a few ms (measured 1-6 ms)
             assert ask.departures == before + 1
             # a slow server, by contrast, leaves the count alone
             slow = zio.Node("svc")

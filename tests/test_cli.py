@@ -1,6 +1,7 @@
 """The zio command: plugins, peers, send, recv, echo, demo; one-line errors and exit codes."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -19,6 +20,22 @@ pytestmark = [pytest.mark.needs_netns, pytest.mark.usefixtures("beacon_port")]
 def zio(*args: str, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "zio", *args], capture_output=True, text=True, timeout=timeout,
                           env=None if env is None else {**os.environ, **env})
+
+
+def zio_all(*commands: tuple[str, ...], timeout: float = 60) -> list[subprocess.CompletedProcess]:
+    """``zio(*args)`` for each of ``commands``, all started at once; their results in order."""
+    procs = [start(*args) for args in commands]
+    done = []
+    for args, proc in zip(commands, procs):
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            for p in procs:
+                p.kill()
+                p.wait()
+            raise
+        done.append(subprocess.CompletedProcess([sys.executable, "-m", "zio", *args], proc.returncode, out, err))
+    return done
 
 
 def start(*args: str) -> subprocess.Popen:
@@ -47,7 +64,7 @@ def test_echo_send_and_peers():
 
 def test_recv_from_a_publisher_and_watch():
     watch = start("peers", "--watch", "--duration", "30")
-    time.sleep(0.5)
+    assert watch.stderr.readline().startswith("# listening with")  # its Peer is up (was: sleep 0.5 s)
     publisher = subprocess.Popen(
         [sys.executable, "-c", "\n".join([
             "import time, zmq, zio",
@@ -101,11 +118,37 @@ def test_usage_errors_exit_2_label_and_json_are_exclusive():
     assert "not allowed with argument --label" in done.stderr
 
 
+#: Runs ``python -m zio ARGS`` for each ARGS of argv[1] (JSON) in this one process, as
+#: ``python -m`` does (runpy), and prints [exit code, stdout] of each as JSON.
+EACH_AS_PYTHON_M_ZIO = """
+import contextlib, io, json, runpy, sys
+results = []
+for args in json.loads(sys.argv[1]):
+    sys.argv = ["zio", *args]
+    out = io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out):
+        try:
+            runpy.run_module("zio", run_name="__main__", alter_sys=True)
+        except SystemExit as exit:
+            code = 0 if exit.code is None else exit.code
+    results.append([code, out.getvalue()])
+print(json.dumps(results))
+"""
+
+
 def test_help_is_plain_text():
-    for args in (["--help"], *([name, "--help"] for name in ("demo", "plugins", "peers", "send", "recv", "echo"))):
-        done = zio(*args)
-        assert done.returncode == 0 and "``" not in done.stdout, (args, done.stdout)
-    assert "(with --watch: follow them" in zio("--help").stdout
+    every = [["--help"], *([name, "--help"] for name in ("demo", "plugins", "peers", "send", "recv", "echo"))]
+    # one interpreter for the seven (each a subprocess of its own cost ~0.3 s)
+    done = subprocess.run([sys.executable, "-c", EACH_AS_PYTHON_M_ZIO, json.dumps(every)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert len(results) == len(every)
+    for args, (code, stdout) in zip(every, results):
+        assert code == 0 and "``" not in stdout, (args, stdout)
+    assert "(with --watch: follow them" in results[0][1]
+    assert results[0][1] == zio("--help").stdout  # as `python -m zio --help` prints it
 
 
 def test_level_0_is_not_printed_as_undefined():
@@ -129,17 +172,20 @@ def test_send_checks_the_target_before_sending(discovery):
     echo = start("echo")  # runs until interrupted (a server that replies and leaves at once can race its reply)
     assert echo.stdout.readline().startswith("echo service echo/service (SERVER)")
     try:
-        wrong = zio("send", "echo", "service", "hi", "--socket", "PUSH", "--timeout", "10000")
+        # the five commands at once: separate processes, as before, without waiting for each other
+        wrong, cannot, no_port, no_recv, right = zio_all(
+            ("send", "echo", "service", "hi", "--socket", "PUSH", "--timeout", "10000"),
+            ("send", "echo", "service", "hi", "--socket", "SUB", "--timeout", "10000"),
+            ("send", "echo", "nope", "hi", "--timeout", "10000"),
+            ("recv", "echo", "service", "--socket", "PUSH", "--timeout", "10000"),
+            ("send", "echo", "service", "hi", "--timeout", "10000"),
+        )
         assert wrong.returncode == 1
         assert wrong.stderr == "zio: error: a PUSH socket cannot talk to echo/service, a SERVER socket, use CLIENT\n"
-        cannot = zio("send", "echo", "service", "hi", "--socket", "SUB", "--timeout", "10000")
         assert cannot.returncode == 1 and "a SUB socket cannot send; echo/service is a SERVER socket, use CLIENT" in cannot.stderr
-        no_port = zio("send", "echo", "nope", "hi", "--timeout", "10000")
         assert no_port.returncode == 1
         assert no_port.stderr == "zio: error: node 'echo' has no port 'nope' (its ports: service)\n"
-        no_recv = zio("recv", "echo", "service", "--socket", "PUSH", "--timeout", "10000")
         assert no_recv.returncode == 1 and "a PUSH socket cannot receive" in no_recv.stderr
-        right = zio("send", "echo", "service", "hi", "--timeout", "10000")
         assert right.returncode == 0, right.stderr
         assert right.stdout.startswith("'TEXT' label='' origin=0")  # level 0 left out
         echo.send_signal(signal.SIGINT)
@@ -183,13 +229,25 @@ def silent_plugin(tmp_path):
     return {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
 
 
-def test_demo_with_a_backend_that_finds_nothing_says_so(silent_plugin):
-    done = zio("demo", "--discovery", "silent", env=silent_plugin)
-    assert done.returncode == 1, done.stderr
-    assert "TypeError" not in done.stderr  # the demo passes no interface= unasked
-    assert done.stderr.startswith("zio: error: the demo's nodes did not find each other "
-                                  "with discovery backend 'silent' within 3 s: the visitor saw no peer at all")
-    assert done.stderr.count("\n") == 1
+def test_demo_with_a_backend_that_finds_nothing_says_so(silent_plugin, readme_plugin):
+    """Two plugins whose start() finds nobody, their demos run at once (each waits the demo's
+    3 s): "silent", and README's "Writing a plugin" installed as written (whose --interface
+    is checked in test_the_readme_plugin_works_with_the_cli)."""
+    silent = subprocess.Popen([sys.executable, "-m", "zio", "demo", "--discovery", "silent"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, **silent_plugin})
+    readme = subprocess.Popen([sys.executable, "-m", "zio", "demo", "--discovery", "mine"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env={**os.environ, **readme_plugin})
+    _, silent_err = silent.communicate(timeout=60)
+    _, readme_err = readme.communicate(timeout=60)
+
+    assert silent.returncode == 1, silent_err
+    assert "TypeError" not in silent_err  # the demo passes no interface= unasked
+    assert silent_err.startswith("zio: error: the demo's nodes did not find each other "
+                                 "with discovery backend 'silent' within 3 s: the visitor saw no peer at all")
+    assert silent_err.count("\n") == 1
+
+    assert readme.returncode == 1  # its start() finds nobody: the demo says so, nothing else
+    assert readme_err.startswith("zio: error: the demo's nodes did not find each other"), readme_err
 
 
 def test_a_plugin_that_takes_no_options_is_a_one_line_error(silent_plugin):
@@ -215,17 +273,22 @@ def _readme_plugin() -> str:
     return plugin
 
 
-def test_the_readme_plugin_works_with_the_cli(tmp_path):
-    """README's "Writing a plugin", installed as written: the demo and --interface take it."""
-    (tmp_path / "zio_test_readme_plugin.py").write_text(_readme_plugin())
-    info = tmp_path / "zio_test_readme_plugin-1.0.dist-info"
+@pytest.fixture
+def readme_plugin(tmp_path):
+    """README's "Writing a plugin", installed as written: package "zio-test-readme-plugin"."""
+    root = tmp_path / "readme"
+    root.mkdir()
+    (root / "zio_test_readme_plugin.py").write_text(_readme_plugin())
+    info = root / "zio_test_readme_plugin-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: zio-test-readme-plugin\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[zio]\nmybackend = zio_test_readme_plugin\n")
-    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    done = zio("demo", "--discovery", "mine", env=env)
-    assert done.returncode == 1  # its start() finds nobody: the demo says so, nothing else
-    assert done.stderr.startswith("zio: error: the demo's nodes did not find each other"), done.stderr
-    done = zio("peers", "--discovery", "mine", "--interface", "lo", "--wait", "0", env=env)
+    return {"PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+
+
+def test_the_readme_plugin_works_with_the_cli(readme_plugin):
+    """README's "Writing a plugin", installed as written: --interface takes it (and the demo
+    does: see test_demo_with_a_backend_that_finds_nothing_says_so, which runs it alongside)."""
+    done = zio("peers", "--discovery", "mine", "--interface", "lo", "--wait", "0", env=readme_plugin)
     assert done.returncode == 0, done.stderr  # interface= is taken too
     assert done.stderr.startswith("# listening with {'backend': 'mine'}")

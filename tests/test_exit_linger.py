@@ -127,16 +127,17 @@ def test_exit_does_not_hang_on_messages_queued_to_a_departed_peer(discovery):
 
 
 A_PUBLISHER = """
-    import sys, time, zmq, zio
+    import select, sys, zmq, zio
     with zio.Node("mouth") as node:
         port = node.port("say", zmq.PUB)
         port.bind()
         node.online()
         print("up", flush=True)
         sys.stdin.readline()
-        for i in range(50):
+        for i in range(50):  # every 20 ms, for 1 s at most: until the subscriber says it heard one
             port.send(zio.Message(form="TEXT", label="hello"))
-            time.sleep(0.02)
+            if select.select([sys.stdin], [], [], 0.02)[0]:
+                break
 """
 
 SUBSCRIBER_BY_NAME = """
@@ -154,6 +155,8 @@ SUBSCRIBER_BY_NAME = """
     publisher.stdin.write("go\\n")
     publisher.stdin.flush()
     assert port.recv(5000).label == "hello"
+    publisher.stdin.write("heard\\n")
+    publisher.stdin.flush()
     publisher.wait()                     # it said goodbye
     deadline = time.monotonic() + 10
     while port.connected and time.monotonic() < deadline:

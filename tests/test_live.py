@@ -21,14 +21,35 @@ NODE_PROC = os.path.join(os.path.dirname(__file__), "node_proc.py")
 class NodeProcess:
     """A node_proc.py child whose stdout lines are collected by a thread."""
 
-    def __init__(self, role: str, nick: str, port: str, origin: int = 0):
+    def __init__(self, role: str, nick: str, port: str, origin: int = 0, wait: bool = True):
+        """Start the child; with ``wait`` (the default), return once it is online."""
         self.proc = subprocess.Popen(
             [sys.executable, NODE_PROC, role, nick, port, str(origin)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
-        self.address = self.expect("online", 20).split()[1]
+        self.address = ""
+        if wait:
+            self.wait_online()
+
+    def wait_online(self, timeout: float = 20) -> None:
+        """Wait for the child's ``online ADDRESS`` line."""
+        self.address = self.expect("online", timeout).split()[1]
+
+    @classmethod
+    def many(cls, count: int, *args) -> list["NodeProcess"]:
+        """``count`` children started at once (their start-ups overlap), each online on return."""
+        children = [cls(*args, wait=False) for _ in range(count)]
+        try:
+            for child in children:
+                child.wait_online()
+        except BaseException:
+            for child in children:
+                child.proc.kill()
+                child.proc.wait()
+            raise
+        return children
 
     def _read(self) -> None:
         for line in self.proc.stdout:

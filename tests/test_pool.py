@@ -40,7 +40,7 @@ def _collect(workers: list[NodeProcess], total: int, counts: list[list[str]]) ->
 def test_pool_of_worker_processes_shares_bursts(discovery):
     """Issue 10 as measured: 3 worker processes, a burst of 300 right after online(), then
     a 4th worker joins while the client is idle, then a burst of 400."""
-    workers = [NodeProcess("pull", "worker", "in") for _ in range(3)]
+    workers = NodeProcess.many(3, "pull", "worker", "in")
     try:
         with zio.Node("client") as client:
             out = client.port("out", zmq.PUSH)
@@ -72,11 +72,25 @@ def test_pool_of_worker_processes_shares_bursts(discovery):
             worker.proc.wait()
 
 
-def _drain(port: zio.Port) -> list[zio.Message]:
-    got = []
-    while (msg := port.recv(300)) is not None:
-        got.append(msg)
-    return got
+def _shares(ports: list[zio.Port], total: int, timeout: float = 15.0) -> list[int]:
+    """How many messages each port received: read every port until ``total`` arrived (bounded),
+    then until 300 ms of quiet on all of them, so that a duplicate beyond the total shows up.
+    (Draining one port after the other, 300 ms of quiet each, waited the quiet out per port.)"""
+    counts = [0] * len(ports)
+    deadline = time.monotonic() + timeout
+    while sum(counts) < total and time.monotonic() < deadline:
+        for i, port in enumerate(ports):
+            while port.recv(0) is not None:
+                counts[i] += 1
+        time.sleep(0.005)
+    quiet_until = time.monotonic() + 0.3
+    while time.monotonic() < quiet_until:
+        for i, port in enumerate(ports):
+            while port.recv(0) is not None:
+                counts[i] += 1
+                quiet_until = time.monotonic() + 0.3
+        time.sleep(0.005)
+    return counts
 
 
 @pytest.mark.parametrize(
@@ -100,7 +114,7 @@ def test_requesters_share_bursts_over_same_named_servers(client_type, server_typ
             asker.online()
             for i in range(300):
                 ask.send(zio.Message(form="REQ ", seqno=i))
-            shares = [len(_drain(node.port("rep"))) for node in servers]
+            shares = _shares([node.port("rep") for node in servers], 300)
             assert sum(shares) == 300 and min(shares) >= 60, shares
 
             node = zio.Node("svc")
@@ -111,7 +125,7 @@ def test_requesters_share_bursts_over_same_named_servers(client_type, server_typ
             time.sleep(0.3)  # idle
             for i in range(400):
                 ask.send(zio.Message(form="REQ ", seqno=i))
-            shares = [len(_drain(node.port("rep"))) for node in servers]
+            shares = _shares([node.port("rep") for node in servers], 400)
             assert sum(shares) == 400 and shares[3] >= 60, shares
     finally:
         for node in servers:
@@ -208,7 +222,7 @@ def test_several_advertised_addresses_are_all_connected(separator):
             assert sorted(out.connected) == sorted(addresses)
             for i in range(20):
                 out.send(zio.Message(form="JOB ", seqno=i))
-            assert all(len(_drain(pull)) == 10 for pull in pulls)
+            assert _shares(pulls, 20) == [10, 10]
     finally:
         fake.stop()
         for pull in pulls:
