@@ -83,11 +83,20 @@ def test_echo_client_without_a_server_says_why_in_one_line(discovery):
 
 
 def test_examples_end_on_ctrl_c_with_one_line(discovery):
-    server = subprocess.Popen(example("echo_server.py"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # faulthandler: a server that hangs after Ctrl-C (seen twice in full-suite runs, never
+    # alone) is sent SIGABRT, and its threads' stacks are in the failure message
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
+    server = subprocess.Popen(example("echo_server.py"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env)
     try:
         assert server.stdout.readline().startswith("echo service online at")
         server.send_signal(signal.SIGINT)
-        _, err = server.communicate(timeout=30)
+        try:
+            _, err = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.send_signal(signal.SIGABRT)
+            _, err = server.communicate(timeout=10)
+            raise AssertionError(f"echo_server did not exit within 30 s of SIGINT; its stderr and stacks:\n{err}")
     finally:
         if server.poll() is None:  # hung: do not leave an "echo" node to the tests that follow
             server.kill()
