@@ -292,3 +292,21 @@ def test_the_readme_plugin_works_with_the_cli(readme_plugin):
     done = zio("peers", "--discovery", "mine", "--interface", "lo", "--wait", "0", env=readme_plugin)
     assert done.returncode == 0, done.stderr  # interface= is taken too
     assert done.stderr.startswith("# listening with {'backend': 'mine'}")
+
+
+def test_ctrl_c_in_a_receive_loop_is_a_flag_the_loop_checks():
+    """pyzmq checks signals when it frees a received frame, where a KeyboardInterrupt is lost:
+    inside the recv/echo loops the first Ctrl-C only sets a flag; a second one, or one
+    outside the loops, interrupts at once."""
+    ctrl_c = cli._CtrlC()
+    with pytest.raises(KeyboardInterrupt):
+        ctrl_c(signal.SIGINT, None)  # outside a loop: as Python's own handler
+    assert not ctrl_c.asked
+    with pytest.raises(KeyboardInterrupt):
+        with ctrl_c.deferred():
+            ctrl_c(signal.SIGINT, None)  # in the loop: nothing raised here...
+            assert ctrl_c.asked and ctrl_c.defer
+            with pytest.raises(KeyboardInterrupt):
+                ctrl_c(signal.SIGINT, None)  # ...but a second Ctrl-C interrupts at once
+            ctrl_c.check()  # the loop's check raises it
+    assert not ctrl_c.defer

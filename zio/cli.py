@@ -8,10 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import zmq
 
@@ -252,18 +255,62 @@ def cmd_send(args: argparse.Namespace) -> int:
     return 0
 
 
+class _CtrlC:
+    """Ctrl-C for the receive loops of ``recv`` and ``echo``: inside :meth:`deferred` it sets
+    a flag that the loop checks (:meth:`check`) instead of raising KeyboardInterrupt where it
+    lands. pyzmq checks for signals in every ZeroMQ call, also when it frees a received frame,
+    and a KeyboardInterrupt raised there is printed and lost: the loop would go on. Outside
+    those loops, and for a second Ctrl-C, it interrupts at once, as Python's own handler."""
+
+    def __init__(self) -> None:
+        self.asked = False
+        self.defer = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if self.asked or not self.defer:
+            raise KeyboardInterrupt
+        self.asked = True
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.check()
+        self.defer = True
+        try:
+            yield
+        finally:
+            self.defer = False
+
+    def check(self) -> None:
+        if self.asked:
+            raise KeyboardInterrupt
+
+
+def _ctrl_c(args: argparse.Namespace) -> _CtrlC:
+    """The command's Ctrl-C handler (a fresh one where ``main`` did not install one)."""
+    handler = getattr(args, "ctrl_c", None)
+    return handler if isinstance(handler, _CtrlC) else _CtrlC()
+
+
 def cmd_recv(args: argparse.Namespace) -> int:
     """Receive and print messages from NODE's PORT (--count of them, 0: forever)."""
     with Node(args.nick, discovery=_backend(args)) as node:
         node.online(timeout_ms=0)
         port, _ = _talker(args, node, "receive from")
         received = 0
-        while args.count == 0 or received < args.count:
-            msg = port.recv(args.timeout)
-            if msg is None:
-                raise CommandError(f"no message within {args.timeout / 1000:g} s")
-            print(_describe_message(msg), flush=True)
-            received += 1
+        ctrl_c = _ctrl_c(args)
+        with ctrl_c.deferred():
+            while args.count == 0 or received < args.count:
+                deadline = None if args.timeout < 0 else time.monotonic() + args.timeout / 1000.0  # < 0: forever
+                while True:  # in slices of at most a second: a deferred Ctrl-C is seen within one
+                    left = 1000.0 if deadline is None else max(0.0, (deadline - time.monotonic()) * 1000.0)
+                    msg = port.recv(min(1000.0, left))
+                    ctrl_c.check()
+                    if msg is not None or (deadline is not None and time.monotonic() >= deadline):
+                        break
+                if msg is None:
+                    raise CommandError(f"no message within {args.timeout / 1000:g} s")
+                print(_describe_message(msg), flush=True)
+                received += 1
     return 0
 
 
@@ -275,13 +322,16 @@ def cmd_echo(args: argparse.Namespace) -> int:
         node.online()
         print(f"echo service {args.nick}/{args.port} ({args.socket}) at {', '.join(port.bound)}", flush=True)
         echoed = 0
-        while args.count == 0 or echoed < args.count:
-            msg = port.recv(1000)
-            if msg is None:
-                continue
-            print(_describe_message(msg), flush=True)
-            port.send(msg)
-            echoed += 1
+        ctrl_c = _ctrl_c(args)
+        with ctrl_c.deferred():
+            while args.count == 0 or echoed < args.count:
+                msg = port.recv(1000)  # a deferred Ctrl-C is seen within a second
+                ctrl_c.check()
+                if msg is None:
+                    continue
+                print(_describe_message(msg), flush=True)
+                port.send(msg)
+                echoed += 1
     return 0
 
 
@@ -343,6 +393,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    args.ctrl_c = _CtrlC()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, args.ctrl_c)
     try:
         return args.func(args)
     except ZioError as err:
@@ -351,6 +405,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("zio: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def one_line(err: BaseException) -> str:
