@@ -18,6 +18,29 @@ import sys
 import textwrap
 import time
 
+def wait_until(condition, timeout=5.0, what="condition"):
+    """Wait (sleeping 10 ms between looks) until ``condition()`` is true; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        time.sleep(0.01)
+
+
+def open_fds() -> int:
+    """File descriptors this process has open now."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def rss_kb() -> int:
+    """This process's resident memory in kB (0 where /proc does not say)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 #: A zio Peer that prints its events. argv: nickname, JSON headers.
 PEER = textwrap.dedent(
     """

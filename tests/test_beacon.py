@@ -32,7 +32,8 @@ from hypothesis import strategies as st
 
 import zio
 from zio_plugins.beacon import engine as engine_module
-from beacon_support import ECHO_CLIENT, ECHO_SERVER, PEER, PUBLISHER, PYRE, SUBSCRIBER, Lines, finish, python, spawn
+from beacon_support import (ECHO_CLIENT, ECHO_SERVER, PEER, PUBLISHER, PYRE, SUBSCRIBER, Lines, finish, python, spawn,
+                            wait_until)
 from zio_plugins.beacon import wire
 
 pytestmark = pytest.mark.needs_netns
@@ -92,13 +93,6 @@ def wait_event(peer, kind, uuid=None, nick=None, timeout=5.0, others=None):
             others.append(event)
 
 
-def wait_until(condition, timeout=5.0, what="condition"):
-    """Wait (sleeping 10 ms between looks) until ``condition()`` is true; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        time.sleep(0.01)
 
 
 class Beacons:

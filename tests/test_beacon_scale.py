@@ -8,36 +8,16 @@ as one in another process) still meet each of them over ZRE.
 from __future__ import annotations
 
 import gc
-import os
 import threading
 import time
 
 import zio
+from beacon_support import open_fds, rss_kb, wait_until
 from zio_plugins.beacon import hub as hub_module
-
-
-def wait_until(condition, timeout=5.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        time.sleep(0.01)
 
 
 def shared_peer(nick, port, **headers):
     return zio.Peer(nick, discovery=zio.make_backend("beacon", interface="localhost", port=port), **headers)
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def test_peers_of_a_process_share_one_hub_and_meet_in_process(beacon_port):
@@ -149,10 +129,10 @@ def test_a_thousand_peers_in_one_process_soak(beacon_port):
     # (<=: threads and fds of earlier tests may still be on their way out)
     first = _round(beacon_port, n, churn=50, cycles=2)
     wait_until(lambda: threading.active_count() <= threads0, what="hub thread ended")
-    fds1, rss1 = open_fds(), rss_mb()
+    fds1, rss1 = open_fds(), rss_kb() / 1024
     second = _round(beacon_port, n // 5, churn=50, cycles=0)  # (n/5: the suite's time)
     wait_until(lambda: threading.active_count() <= threads0, what="hub thread ended")
-    fds2, rss2 = open_fds(), rss_mb()
+    fds2, rss2 = open_fds(), rss_kb() / 1024
     print(f"\n[beacon] {n} Peers in one process: made in {first['created']:.1f} s (then {n // 5} in {second['created']:.1f} s), "
           f"2 x 50 left and joined in {first['churn']:.1f} s, "
           f"stopped in {first['stopped']:.1f} / {second['stopped']:.1f} s; after: fds {fds0} -> {fds1} -> {fds2}, "

@@ -15,7 +15,6 @@ Spoofed beacons "from another address" leave from 127.0.0.2 (all of 127/8 is on 
 from __future__ import annotations
 
 import contextlib
-import os
 import resource
 import socket
 import threading
@@ -27,7 +26,8 @@ import zmq
 
 import zio
 import test_beacon
-from test_beacon import Beacons, Dealer, Mailbox, wait_event, wait_until
+from beacon_support import open_fds, rss_kb, wait_until
+from test_beacon import Beacons, Dealer, Mailbox, wait_event
 from zio_plugins.beacon import engine as engine_module
 from zio_plugins.beacon import wire
 
@@ -43,18 +43,6 @@ pytestmark = [pytest.mark.needs_netns, pytest.mark.hostile]
 SHORT = {"interval": 0.2, "evasive": 0.4, "expired": 0.8}
 #: beacon-only peers held at once (the engine's cap; 256 when this file was written)
 CAP = getattr(engine_module, "MAX_PENDING", 256)
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-def rss_kb() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 @pytest.fixture
