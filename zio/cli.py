@@ -285,19 +285,13 @@ class _CtrlC:
             raise KeyboardInterrupt
 
 
-def _ctrl_c(args: argparse.Namespace) -> _CtrlC:
-    """The command's Ctrl-C handler (a fresh one where ``main`` did not install one)."""
-    handler = getattr(args, "ctrl_c", None)
-    return handler if isinstance(handler, _CtrlC) else _CtrlC()
-
-
 def cmd_recv(args: argparse.Namespace) -> int:
     """Receive and print messages from NODE's PORT (--count of them, 0: forever)."""
     with Node(args.nick, discovery=_backend(args)) as node:
         node.online(timeout_ms=0)
         port, _ = _talker(args, node, "receive from")
         received = 0
-        ctrl_c = _ctrl_c(args)
+        ctrl_c: _CtrlC = args.ctrl_c  # installed by main()
         with ctrl_c.deferred():
             while args.count == 0 or received < args.count:
                 deadline = None if args.timeout < 0 else time.monotonic() + args.timeout / 1000.0  # < 0: forever
@@ -322,7 +316,7 @@ def cmd_echo(args: argparse.Namespace) -> int:
         node.online()
         print(f"echo service {args.nick}/{args.port} ({args.socket}) at {', '.join(port.bound)}", flush=True)
         echoed = 0
-        ctrl_c = _ctrl_c(args)
+        ctrl_c: _CtrlC = args.ctrl_c  # installed by main()
         with ctrl_c.deferred():
             while args.count == 0 or echoed < args.count:
                 msg = port.recv(1000)  # a deferred Ctrl-C is seen within a second
