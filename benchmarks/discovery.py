@@ -77,6 +77,22 @@ def _is(kind: str, uuid: str):
     return lambda e: e.get("event") == kind and e.get("uuid") == uuid
 
 
+def enter_and_leave(kind: str, observer: Child, subject: Child, enter_timeout: float,
+                    leave_cap: float) -> tuple[dict, float | None, float | None]:
+    """``subject`` makes a fresh node and stops it: (its "started" event, seconds until
+    ``observer`` had the ENTER, seconds from the stop until its EXIT; None: not in time)."""
+    subject.send("start")
+    started = subject.expect("started", 30)
+    if started is None:
+        raise RuntimeError(f"{kind}: subject did not start")
+    seen = observer.expect(_is("enter", started["uuid"]), enter_timeout)
+    subject.send("stop")
+    stopped = subject.expect("stopped", 30)
+    gone = observer.expect(_is("exit", started["uuid"]), leave_cap)
+    return (started, None if seen is None else seen["t"] - started["t0"],
+            None if gone is None or stopped is None else gone["t"] - stopped["t0"])
+
+
 def enter_leave(kind: str, reps: int, enter_timeout: float, leave_cap: float) -> dict:
     """Enter and graceful-leave latencies (seconds) over ``reps`` fresh nodes."""
     port = fresh_port()
@@ -89,16 +105,9 @@ def enter_leave(kind: str, reps: int, enter_timeout: float, leave_cap: float) ->
             raise RuntimeError(f"{kind}: node processes did not start")
         time.sleep(0.3)  # let the observer settle (first beacons, mDNS probing)
         for _ in range(reps):
-            subject.send("start")
-            started = subject.expect("started", 30)
-            if started is None:
-                raise RuntimeError(f"{kind}: subject did not start")
-            seen = observer.expect(_is("enter", started["uuid"]), enter_timeout)
-            enters.append(None if seen is None else seen["t"] - started["t0"])
-            subject.send("stop")
-            stopped = subject.expect("stopped", 30)
-            gone = observer.expect(_is("exit", started["uuid"]), leave_cap)
-            leaves.append(None if gone is None else gone["t"] - stopped["t0"])
+            _, enter, leave = enter_and_leave(kind, observer, subject, enter_timeout, leave_cap)
+            enters.append(enter)
+            leaves.append(leave)
             time.sleep(0.05)
     finally:
         subject.close()

@@ -125,7 +125,7 @@ def discovery_enter(quick: bool, kinds: tuple[str, ...] = ("beacon", "mdns")) ->
     beacon port. With security on the time includes the proof of the key (beacon: the two
     mailbox connections' CURVE handshakes and ZAP decisions; mdns: the liveness handshake).
     """
-    from .discovery import _is, fresh_port
+    from .discovery import enter_and_leave, fresh_port
     from .procs import Child
 
     reps = 7 if quick else 21
@@ -154,17 +154,10 @@ def discovery_enter(quick: bool, kinds: tuple[str, ...] = ("beacon", "mdns")) ->
                 for i in range(-1, reps):  # -1: a first node per pair, not timed (lazy imports)
                     for mode in ("off", "on") if i % 2 == 0 else ("on", "off"):
                         observer, subject = pairs[mode]
-                        subject.send("start")
-                        started = subject.expect("started", 30)
-                        if started is None:
-                            raise RuntimeError(f"{kind}: subject did not start")
-                        seen = observer.expect(_is("enter", started["uuid"]), 5.0)
+                        started, enter, _ = enter_and_leave(kind, observer, subject, 5.0, 5.0)
                         if i >= 0:
-                            times[mode].append(None if seen is None else seen["t"] - started["t0"])
+                            times[mode].append(enter)
                             made[mode].append(started["t"] - started["t0"])
-                        subject.send("stop")
-                        subject.expect("stopped", 30)
-                        observer.expect(_is("exit", started["uuid"]), 5.0)
                         time.sleep(0.3)  # the observer has settled again
             finally:
                 for pair in pairs.values():
