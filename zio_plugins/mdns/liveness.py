@@ -34,6 +34,7 @@ per ``WARN_EVERY`` seconds per kind), the offending remote is dropped, and the l
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import os
 import queue
@@ -111,6 +112,9 @@ def default_max_remotes() -> int:
         return MAX_REMOTES
     return max(1, min(MAX_REMOTES, int(soft * (1 - FD_RESERVE)) // FDS_PER_REMOTE))
 
+
+#: Numbers that make each monitor's inproc address unique in the process.
+_MONITOR_IDS = itertools.count()
 
 @dataclass(frozen=True)
 class Limits:
@@ -583,7 +587,9 @@ class Engine:
         dealer.setsockopt(zmq.RECONNECT_IVL_MAX, int(self.timing.reconnect_max * 1000))
         dealer.setsockopt(zmq.CONNECT_TIMEOUT, int((self.timing.heartbeat + self.timing.expired) * 1000))
         self._heartbeats(dealer)
-        address = f"inproc://zio-mdns-monitor-{id(dealer):x}"
+        # a new address every time: id() comes back once an object is gone, and the monitor
+        # endpoint of a closed dealer may still be bound (EADDRINUSE, taken for "out of sockets")
+        address = f"inproc://zio-mdns-monitor-{id(dealer):x}-{next(_MONITOR_IDS)}"
         dealer.monitor(address, _EVENTS if self.security is None else _SECURE_EVENTS)
         monitor = self.ctx.socket(zmq.PAIR)
         opened.insert(0, monitor)
