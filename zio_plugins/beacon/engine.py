@@ -751,6 +751,9 @@ class Engine:
         if self._trims_due:
             self._trims_due -= 1
             _trim_memory()
+        # silence is counted up to when the hub last had every queued beacon handled (see
+        # Hub.heard_at), and so is a pending peer's patience
+        heard = min(now, self.hub.heard_at)
         for remote in list(self.remotes.values()):
             if self.security is not None and not self.security.is_trusted(remote.server_key):
                 self._forget(remote, "its key is no longer trusted")
@@ -759,10 +762,10 @@ class Engine:
                 self._reopen(remote)
             if remote.uuid not in self.remotes:
                 continue
-            silent = now - remote.last_seen
+            silent = heard - remote.last_seen
             if silent >= self.timing.expired:
                 self._forget(remote, f"silent for {silent:.1f} s")
-            elif not remote.ready and now - remote.met_at >= PENDING_PATIENCE * self.timing.expired:
+            elif not remote.ready and heard - remote.met_at >= PENDING_PATIENCE * self.timing.expired:
                 # it beacons but never says HELLO: a spoofer, or a peer whose new connection
                 # libzmq parked behind its old one (no ROUTER_HANDOVER); meet it afresh. Not
                 # sooner: under load a real HELLO takes seconds, and meeting afresh too early
