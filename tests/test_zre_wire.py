@@ -1,6 +1,7 @@
 """Tests of the ZRE wire codec: exact bytes, pyre interoperability, round trips and fuzzing."""
 from __future__ import annotations
 
+import dataclasses
 import struct
 import uuid
 
@@ -374,6 +375,20 @@ def test_round_trip(msg: wire.ZreMessage) -> None:
     assert all(isinstance(f, bytes) for f in frames)
     assert decode_message(frames) == msg
     assert decode_message(frames).kind == frames[0][2]
+
+
+@given(messages, st.integers(0, 65535))
+@FAST
+def test_a_frame_renumbered_is_the_message_encoded_with_that_sequence(msg: wire.ZreMessage, seq: int) -> None:
+    first, *content = encode_message(msg)
+    assert [wire.with_sequence(first, seq), *content] == encode_message(dataclasses.replace(msg, sequence=seq))
+
+
+def test_renumbering_rejects_a_sequence_that_does_not_fit() -> None:
+    (frame,) = encode_message(wire.Ping(1))
+    for bad in (-1, 65536):
+        with pytest.raises(ConfigurationError):
+            wire.with_sequence(frame, bad)
 
 
 def test_round_trip_large() -> None:

@@ -55,6 +55,13 @@ UDP_BATCH = 64
 #: Messages taken from one mailbox or monitor before other sockets get a turn.
 DISPATCH_BATCH = 32
 
+#: Work put off until the hub is idle (Hub.later) waits at most this many seconds.
+LATER_WAIT = 1.0
+#: Seconds of put-off work done per idle moment, before the hub looks at its sockets again.
+LATER_SLICE = 0.005
+#: ZMQ_EVENTS' readable bit, as an int (the enum's & builds an enum: 2 us a call)
+_POLLIN = int(zmq.POLLIN)
+
 #: Engines' beacons and ticks fall due on a grid of this many seconds, so that one wake-up
 #: of the hub serves many engines: with 1000 engines each on its own schedule the hub woke
 #: 5000 times a second, and each wake-up polls every socket (O(engines)).
@@ -143,6 +150,8 @@ class Hub:
         #: in 4 processes under two busy loops forgot each other 85 times, and never met)
         self.heard_at = time.monotonic()
         self._commands: collections.deque[Callable[[], None]] = collections.deque()
+        #: (when asked, job): work put off until nothing else waits (see later())
+        self._later: collections.deque[tuple[float, Callable[[], None]]] = collections.deque()
         self._detach_due: list[Engine] = []
         self._exit = False
         self._closed = False
@@ -223,6 +232,27 @@ class Hub:
         self._commands.append(command)
         self._wake()
         return done.wait(timeout)
+
+    def later(self, job: Callable[[], None]) -> None:
+        """Run ``job`` on the hub's thread once nothing else waits, or after ``LATER_WAIT``
+        seconds at the latest (on the hub's thread)."""
+        self._later.append((time.monotonic(), job))
+
+    def _run_later(self, idle: bool) -> None:
+        """Put-off jobs: for up to ``LATER_SLICE`` seconds if ``idle``, else the overdue ones."""
+        now = time.monotonic()
+        until = now + LATER_SLICE
+        while self._later:
+            asked, job = self._later[0]
+            if not (idle and now < until) and now - asked < LATER_WAIT:
+                return
+            self._later.popleft()
+            try:
+                job()
+            except Exception:
+                log.exception("beacon hub job failed")
+            self._detach_stopped()
+            now = time.monotonic()
 
     def due(self, when: float) -> None:
         """An engine's beacon or tick moved forward to ``when`` (on the hub's thread)."""
@@ -306,7 +336,7 @@ class Hub:
             engine = self._owners.get(sock)
             if engine is None or engine._stopped or sock.closed:
                 return  # e.g. the monitor of a peer forgotten earlier in this round
-            if not int(sock.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
+            if not sock.getsockopt(zmq.EVENTS) & _POLLIN:
                 return
             engine._dispatch(sock)
             self._detach_stopped()
@@ -368,7 +398,7 @@ class Hub:
                             self._detach_stopped()
                         self._due = min(self._due, engine.next_beacon, engine.next_tick)
                         self._beacon_due = min(self._beacon_due, engine.next_beacon)
-                if self._check or self._commands:
+                if self._check or self._commands or self._later:
                     timeout = 0.0
                 elif self._due == math.inf:
                     timeout = -1.0
@@ -393,6 +423,8 @@ class Hub:
                 for sock in check:
                     self._serve(sock)
                     self._beacon_on_time()
+                if self._later:
+                    self._run_later(idle=not ready and not check)
         except Exception:
             log.exception("beacon hub on port %d failed; its peers leave the network", self.port)
         finally:

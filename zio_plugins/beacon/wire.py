@@ -212,6 +212,12 @@ def next_sequence(seq: int) -> int:
     return (seq + 1) % _SEQUENCE_MODULUS
 
 
+def with_sequence(frame: bytes, sequence: int) -> bytes:
+    """``frame`` (a message's first frame, as :func:`encode_message` made it) with another
+    sequence number: the same message, sent again, without encoding it again."""
+    return b"".join((frame[:4], _check_uint(sequence, 16, "sequence").to_bytes(2, "big"), frame[6:]))
+
+
 def sequence_follows(expected: int, got: int) -> bool:
     """Tell whether a received sequence ``got`` is acceptable when ``expected`` was due.
 
