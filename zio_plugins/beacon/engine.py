@@ -3,9 +3,12 @@
 Liveness is faster than Zyre's without more idle traffic:
 
 - a peer process that dies closes its TCP connections; the socket monitor of our outbox
-  to it sees the disconnect and the peer leaves at once;
+  to it sees the disconnect and the peer leaves at once (the monitor is made when the hub
+  is next idle, at most ``hub.LATER_WAIT`` after the peer's HELLO);
 - a peer whose host vanishes goes silent: every beacon or message refreshes it, after
-  ``evasive`` seconds of silence it is pinged, after ``expired`` seconds it leaves;
+  ``evasive`` seconds of silence it is pinged, after ``expired`` seconds it leaves
+  (silence counted up to ``Hub.heard_at``: a busy hub does not mistake its own backlog
+  for silence);
 - a peer that stops says so with a port-0 beacon.
 
 Bounded under hostile input (issue 15):
