@@ -34,7 +34,7 @@ import socket
 import threading
 import time
 import uuid as uuidlib
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, cast
 
 import zmq
 
@@ -336,7 +336,7 @@ class Hub:
             engine = self._owners.get(sock)
             if engine is None or engine._stopped or sock.closed:
                 return  # e.g. the monitor of a peer forgotten earlier in this round
-            if not sock.getsockopt(zmq.EVENTS) & _POLLIN:
+            if not cast(int, sock.getsockopt(zmq.EVENTS)) & _POLLIN:  # an int option
                 return
             engine._dispatch(sock)
             self._detach_stopped()
