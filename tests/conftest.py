@@ -43,7 +43,19 @@ import pytest  # noqa: E402
 ISOLATED = netns.isolated()
 
 
+def _leave_hypothesis_unrewritten(config) -> None:
+    """pytest rewrites the asserts of every module of a pytest11 plugin's distribution, so all
+    of hypothesis (its internals: ~100 modules) was parsed and rewritten at each run (1-1.5 s;
+    nothing is cached here, nor on CI's fresh machine). Our tests' own asserts stay rewritten."""
+    hook = getattr(config.pluginmanager, "rewrite_hook", None)
+    marked = getattr(hook, "_must_rewrite", None)
+    if isinstance(marked, set) and "hypothesis" in marked:
+        marked.discard("hypothesis")
+        getattr(hook, "_marked_for_rewrite_cache", {}).clear()
+
+
 def pytest_configure(config):
+    _leave_hypothesis_unrewritten(config)
     config.addinivalue_line(
         "markers",
         "needs_netns: the test broadcasts/multicasts or discovers peers; it runs only when the test "
