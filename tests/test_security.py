@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 
 import pytest
@@ -213,15 +214,31 @@ def test_mixed_secure_and_plain(backend, keys, caplog):
             zio.Node("plain", security=False) as plain, \
             zio.Node("client", security=keys.security("client", trusted)) as client:
         plain.port("out", zmq.PUSH).connect("svc", "in")
-        plain.online(300)  # it never finds the secure svc: a short bounded wait
         client.port("out", zmq.PUSH).connect("plainsvc", "in")
-        client.online(300)
-        with pytest.raises(zio.PortTimeout):
-            plain.port("out").send(zio.Message(form="TEST"), 500)
-        with pytest.raises(zio.PortTimeout):
-            client.port("out").send(zio.Message(form="TEST"), 500)
-        assert svc.port("in").recv(200) is None and plainsvc.port("in").recv(200) is None
+        # the two senders side by side, each in a thread of its own (one after the other, the
+        # bounded waits added up): neither finds the other kind (online: a short bounded
+        # wait), and neither send is taken within 500 ms
+        timed_out: dict[str, bool] = {}
+
+        def try_to_send(node: zio.Node) -> None:
+            node.online(300)
+            try:
+                node.port("out").send(zio.Message(form="TEST"), 500)
+            except zio.PortTimeout:
+                timed_out[node.nick] = True
+            else:
+                timed_out[node.nick] = False
+
+        senders = [threading.Thread(target=try_to_send, args=(node,)) for node in (plain, client)]
+        for thread in senders:
+            thread.start()
+        for thread in senders:
+            thread.join(10)
+        assert timed_out == {"plain": True, "client": True}
+        assert svc.port("in").recv(200) is None and plainsvc.port("in").recv(0) is None
         time.sleep(1.2)  # more adverts (beacons every second) come meanwhile
+        # ...and still nothing arrived, on either side
+        assert svc.port("in").recv(0) is None and plainsvc.port("in").recv(0) is None
         plain_uuid = str(plain.peer.uuid)
     said = [r.getMessage() for r in caplog.records if "security is off" in r.getMessage()]
     about_plain = [m for m in said if re.match(r"secure (peer|beacon|mdns) svc:", m) and plain_uuid in m]
