@@ -38,12 +38,34 @@ for _name in [n for n in os.environ if n.startswith("ZIO_") and not n.startswith
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 
+# The suite starts ~200 Python subprocesses (nodes, examples, the CLI). Where bytecode may not be
+# written into the tree (PYTHONDONTWRITEBYTECODE, as on this machine), each of them compiled zio
+# and zio_plugins from source again: ~0.1 s per `import zio` (0.32 s -> 0.21 s measured). The
+# subprocesses keep their bytecode in a cache directory outside the tree instead (Python's own
+# PYTHONPYCACHEPREFIX; checked against the sources' mtime and size as usual). The test process
+# itself is left as it is.
+if os.environ.get("PYTHONDONTWRITEBYTECODE") and not os.environ.get("PYTHONPYCACHEPREFIX"):
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), f"zio-tests-pycache-{os.getuid()}")
+
 import pytest  # noqa: E402
 
 ISOLATED = netns.isolated()
 
 
+def _leave_hypothesis_unrewritten(config) -> None:
+    """pytest rewrites the asserts of every module of a pytest11 plugin's distribution, so all
+    of hypothesis (its internals: ~100 modules) was parsed and rewritten at each run (1-1.5 s;
+    nothing is cached here, nor on CI's fresh machine). Our tests' own asserts stay rewritten."""
+    hook = getattr(config.pluginmanager, "rewrite_hook", None)
+    marked = getattr(hook, "_must_rewrite", None)
+    if isinstance(marked, set) and "hypothesis" in marked:
+        marked.discard("hypothesis")
+        getattr(hook, "_marked_for_rewrite_cache", {}).clear()
+
+
 def pytest_configure(config):
+    _leave_hypothesis_unrewritten(config)
     config.addinivalue_line(
         "markers",
         "needs_netns: the test broadcasts/multicasts or discovers peers; it runs only when the test "
@@ -129,13 +151,14 @@ def discovery(request, monkeypatch, beacon_port):
     return request.param
 
 
-# -- slow CPU-bound tool runs (mypy, pdoc), started early ------------------------------------
+# -- slow CPU-bound tool runs (mypy, pdoc, pip), started early -------------------------------
 # Most of the suite waits (timeouts, peers coming and going) with the CPU idle. A test module
 # that runs a CPU-bound tool may define ``early_commands(tmp_dir) -> {key: (argv, cwd)}``:
 # once collection is over, those commands start at the lowest priority (SCHED_IDLE: they take
-# only CPU nobody else wants), and the test takes the result with the ``early_run`` fixture.
+# only CPU nobody else wants), and the test takes the result with the ``early_run`` fixture
+# (a module-scoped fixture: with ``early_results``). Keys are unique across the suite.
 
-_early: dict[str, subprocess.Popen] = {}
+_early: dict[str, tuple[subprocess.Popen, str]] = {}  # key: (the process, its module's tmp_dir)
 
 
 def _idle_priority() -> None:
@@ -146,10 +169,11 @@ def _idle_priority() -> None:
         os.nice(19)
 
 
-def _start_early(commands: dict) -> None:
+def _start_early(commands: dict, tmp_dir: str) -> None:
     for key, (argv, cwd) in commands.items():
-        _early[key] = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, text=True, preexec_fn=_idle_priority)
+        _early[key] = (subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, preexec_fn=_idle_priority),
+                       tmp_dir)
 
 
 def pytest_collection_finish(session):
@@ -159,32 +183,46 @@ def pytest_collection_finish(session):
     for module in sorted(modules, key=lambda m: m.__name__):
         early = getattr(module, "early_commands", None)
         if early is not None:
-            _start_early(early(tempfile.mkdtemp(prefix="zio-early-")))
+            tmp_dir = tempfile.mkdtemp(prefix="zio-early-")
+            _start_early(early(tmp_dir), tmp_dir)
 
 
 def pytest_unconfigure(config):
-    for proc in _early.values():
+    for proc, _ in _early.values():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
 
 
+def _take_early(module, key: str, tmp_dir: str, timeout: float) -> tuple[subprocess.CompletedProcess, str]:
+    """The result of ``module``'s early command ``key`` and the tmp_dir it was made for (started
+    after collection; run now, in ``tmp_dir``, if it was not, e.g. under a plugin that skips the hook)."""
+    started = _early.pop(key, None)
+    if started is None:
+        argv, cwd = module.early_commands(tmp_dir)[key]
+        return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout), tmp_dir
+    proc, early_dir = started
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), early_dir
+
+
 @pytest.fixture
 def early_run(request, tmp_path):
-    """``early_run(key, timeout) -> CompletedProcess`` of the module's early command ``key``
-    (started after collection; run now if it was not, e.g. under a plugin that skips the hook)."""
+    """``early_run(key, timeout) -> CompletedProcess`` of the module's early command ``key``."""
 
     def result(key: str, timeout: float) -> subprocess.CompletedProcess:
-        proc = _early.pop(key, None)
-        if proc is None:
-            argv, cwd = request.module.early_commands(str(tmp_path))[key]
-            return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise
-        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        return _take_early(request.module, key, str(tmp_path), timeout)[0]
 
     return result
+
+
+@pytest.fixture(scope="session")
+def early_results():
+    """``early_results(module, key, tmp_dir, timeout) -> (CompletedProcess, tmp_dir)``: as
+    ``early_run``, for module-scoped fixtures; ``tmp_dir`` is the one the command ran for."""
+    return _take_early

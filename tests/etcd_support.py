@@ -37,10 +37,11 @@ class Member:
 
     def __init__(self, name: str, data_dir: str, host: str = "127.0.0.1",
                  client_port: int | None = None, peer_port: int | None = None, popen=subprocess.Popen,
-                 listen_host: str | None = None):
+                 listen_host: str | None = None, extra_args: tuple[str, ...] = ()):
         """``listen_host`` (default ``host``): the address etcd listens on for clients when it is not
         the one it advertises (the benchmark's "0.0.0.0", inside its private namespace only:
-        loopback and its pretend LAN's bridge)."""
+        loopback and its pretend LAN's bridge). ``extra_args``: more etcd flags."""
+        self.extra_args = tuple(extra_args)
         self.name = name
         self.data_dir = data_dir
         self.host = host
@@ -63,7 +64,7 @@ class Member:
                  "--listen-client-urls", self.listen_url, "--advertise-client-urls", self.url,
                  "--listen-peer-urls", self.peer_url, "--initial-advertise-peer-urls", self.peer_url,
                  "--initial-cluster", self.cluster, "--initial-cluster-state", "new",
-                 "--initial-cluster-token", "zio-test", "--log-level", "error"],
+                 "--initial-cluster-token", "zio-test", "--log-level", "error", *self.extra_args],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
         )
         return self
@@ -109,15 +110,29 @@ class Member:
             self.proc.wait(10)
 
 
-class Cluster:
-    """``n`` members on ``host`` (127.0.0.1), started together; ``urls`` for ZIO_ETCD_ENDPOINTS."""
+#: The tests' raft timing (ms), etcd's defaults 100 / 1000 scaled down: a member (re)started
+#: waits an election timeout before it serves (a restart took 1.6-2.0 s, now 0.3 s), and a
+#: cluster that lost its leader waits one too. A lone member has nobody to lose contact with.
+RAFT_ONE = ("--heartbeat-interval", "20", "--election-timeout", "200")
+#: Several members: heartbeats must not be missed on a busy 2-core machine (a missed one
+#: is an election), so a wider margin.
+RAFT_MANY = ("--heartbeat-interval", "50", "--election-timeout", "500")
 
-    def __init__(self, tmp_path, n: int = 1, host: str = "127.0.0.1", popen=subprocess.Popen, ports=None):
+
+class Cluster:
+    """``n`` members on ``host`` (127.0.0.1), started together; ``urls`` for ZIO_ETCD_ENDPOINTS.
+
+    Members run with the tests' raft timing (``RAFT_ONE``/``RAFT_MANY``, unless ``raft`` is given)."""
+
+    def __init__(self, tmp_path, n: int = 1, host: str = "127.0.0.1", popen=subprocess.Popen, ports=None,
+                 raft: tuple[str, ...] | None = None):
+        if raft is None:
+            raft = RAFT_ONE if n == 1 else RAFT_MANY
         self.members = []
         for i in range(n):
             client_port, peer_port = ports[i] if ports else (None, None)
             self.members.append(Member(f"m{i}", os.path.join(os.fspath(tmp_path), f"etcd-m{i}"), host,
-                                       client_port, peer_port, popen))
+                                       client_port, peer_port, popen, extra_args=raft))
         cluster = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
         for m in self.members:
             m.cluster = cluster

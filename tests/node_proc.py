@@ -4,7 +4,10 @@ Roles: ``pull`` (prints each received label), ``pub`` (publishes a counter every
 ``echo`` (a SERVER that echoes and prints the time from online() to its first message),
 ``once`` (a SERVER that answers one message and exits at once).
 Each prints ``online <address>`` once it is online, then one line per event, flushed.
+With ``ZIO_TESTS_GATE=1`` in its environment it imports everything, then waits for a line
+on stdin before it makes its node (a test starts it ahead and lets it go online later).
 """
+import os
 import sys
 import time
 
@@ -14,6 +17,8 @@ import zio
 
 
 def main(role: str, nick: str, port_name: str, origin: int) -> None:
+    if os.environ.get("ZIO_TESTS_GATE") == "1":
+        sys.stdin.readline()
     kind = {"pull": zmq.PULL, "pub": zmq.PUB, "echo": zmq.SERVER, "once": zmq.SERVER}[role]
     with zio.Node(nick, origin=origin) as node:
         port = node.port(port_name, kind)

@@ -807,24 +807,26 @@ def test_twenty_peers_in_one_process(make_peer):
 
 def test_nodes_in_two_processes_resolve_each_other_by_name(beacon_port):
     server = spawn(python(ECHO_SERVER, "echo", "42"))
+    client = spawn(python(ECHO_CLIENT, "echo", "3"))  # at once: its online() waits for "echo" by name
     try:
         address = Lines(server).wait_for(10.0, event="ready")["address"]
-        client = spawn(python(ECHO_CLIENT, "echo", "3"))
         done = Lines(client).wait_for(30.0, event="done")
         assert client.wait(10) == 0
     finally:
         finish(server)
         server.kill()
+        client.kill()
+        client.wait()
     assert done["connected"] == [address]
     assert done["replies"] == [[f"echo:hello {i}", 42] for i in range(3)]
 
 
 def test_pub_sub_fan_out_by_name(beacon_port):
     publisher = spawn(python(PUBLISHER, "news"))
-    subscribers = []
+    # at once: their online() waits for "news" by name
+    subscribers = [spawn(python(SUBSCRIBER, f"reader{i}", "news")) for i in range(3)]
     try:
         address = Lines(publisher).wait_for(10.0, event="ready")["address"]
-        subscribers = [spawn(python(SUBSCRIBER, f"reader{i}", "news")) for i in range(3)]
         got = [Lines(s).wait_for(30.0, event="got") for s in subscribers]
     finally:
         finish(publisher)

@@ -130,9 +130,9 @@ def test_pyre_and_zio_see_each_other_across_hosts(lan, run_on):
 def test_nodes_on_two_hosts_talk_by_name(lan, run_on):
     h0, h1 = lan(2).hosts
     server, server_lines = run_on(h0, ECHO_SERVER, "echo", "7")
+    client, client_lines = run_on(h1, ECHO_CLIENT, "echo", "3")  # at once: it waits for "echo" by name
     address = server_lines.wait_for(10.0, event="ready")["address"]
     assert address.startswith(f"tcp://{h0.address}:")  # bound on the discovery interface
-    client, client_lines = run_on(h1, ECHO_CLIENT, "echo", "3")
     done = client_lines.wait_for(30.0, event="done")
     assert client.wait(10) == 0
     assert done["connected"] == [address]
@@ -144,8 +144,9 @@ def test_nodes_on_two_hosts_talk_by_name(lan, run_on):
 def test_pub_sub_fan_out_across_hosts(lan, run_on):
     h0, *others = lan(4).hosts
     publisher, pub_lines = run_on(h0, PUBLISHER, "news")
-    address = pub_lines.wait_for(10.0, event="ready")["address"]
+    # at once: their online() waits for "news" by name
     subscribers = [run_on(h, SUBSCRIBER, f"reader{i}", "news") for i, h in enumerate(others)]
+    address = pub_lines.wait_for(10.0, event="ready")["address"]
     for i, (_, lines) in enumerate(subscribers):
         got = lines.wait_for(30.0, event="got")
         assert got["nick"] == f"reader{i}"

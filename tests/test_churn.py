@@ -6,6 +6,7 @@ peers that remain and to those that come.
 """
 from __future__ import annotations
 
+import queue
 import random
 import time
 
@@ -23,10 +24,26 @@ KILL_EVERY = 0.7
 LOSS_PER_KILL = 20  # 0.1 s of the stream: far above what was seen (see README)
 
 
+def is_online(worker: NodeProcess) -> bool:
+    """Whether ``worker`` (started with ``wait=False``) printed its ``online`` line yet (its
+    first line: read here, before any ``got`` line can be)."""
+    if not worker.address:
+        if worker.proc.poll() is not None:
+            raise AssertionError(f"a newcomer exited before it was online: {worker.stderr_tail()}")
+        try:
+            line = worker.lines.get_nowait()
+        except queue.Empty:
+            return False
+        assert line.startswith("online "), line
+        worker.address = line.split()[1]
+    return True
+
+
 def test_stream_to_a_churning_pool_loses_only_what_a_kill_holds():
     rng = random.Random(7)
     workers = NodeProcess.many(3, "pull", "worker", "in")
     everyone = list(workers)
+    starting: list[NodeProcess] = []  # newcomers not online yet
     received: list[str] = []
     kills = 0
     try:
@@ -41,12 +58,19 @@ def test_stream_to_a_churning_pool_loses_only_what_a_kill_holds():
             while (time.monotonic() - start < SECONDS or kills < 3) and time.monotonic() - start < 6 * SECONDS:
                 out.send(zio.Message(form="JOB ", label=f"j{sent}"), timeout_ms=5000)
                 sent += 1
-                if time.monotonic() >= next_kill:
+                for worker in starting[:]:
+                    if is_online(worker):
+                        starting.remove(worker)
+                        workers.append(worker)
+                if time.monotonic() >= next_kill and not starting:  # three online at each kill, as before
                     victim = workers.pop(rng.randrange(len(workers)))
                     victim.proc.kill()
                     kills += 1
-                    newcomer = NodeProcess("pull", "worker", "in")
-                    workers.append(newcomer)
+                    # the newcomer starts while the stream goes on (waiting for it to come
+                    # online held the stream up for its start-up, ~0.5 s a kill); victims are
+                    # chosen among the workers that are online
+                    newcomer = NodeProcess("pull", "worker", "in", wait=False)
+                    starting.append(newcomer)
                     everyone.append(newcomer)
                     next_kill = time.monotonic() + KILL_EVERY
                 time.sleep(max(0.0, start + sent / RATE - time.monotonic()))

@@ -42,8 +42,48 @@ def start(*args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-def test_plugins_lists_backends_and_packages():
-    done = zio("plugins")
+#: Commands that end at once (listings, errors), started together on first use by the
+#: ``quick`` fixture: each still a ``python -m zio`` process of its own, started side by side
+#: (one after the other, their interpreter start-ups added up, ~0.4 s each).
+QUICK = [
+    ("plugins",),
+    ("send", "nobody", "port", "--timeout", "200"),
+    ("send", "x", "y", "--json", "{bad"),
+    ("peers", "--discovery", "nope"),
+    ("peers", "--interface", "eth9"),
+    ("send",),
+    ("no-such-command",),
+    ("send", "echo", "service", "--label", "hi", "--json", '{"a": 1}'),
+]
+
+
+@pytest.fixture(scope="module")
+def quick():
+    """``quick(*args) -> CompletedProcess`` of one of ``QUICK`` (all run at once, on a beacon
+    port of their own)."""
+    import random
+
+    env = {**os.environ, "ZIO_BEACON_PORT": str(random.randint(20000, 40000))}
+    procs = {args: subprocess.Popen([sys.executable, "-m", "zio", *args], stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, env=env) for args in QUICK}
+    done: dict[tuple[str, ...], subprocess.CompletedProcess] = {}
+
+    def result(*args: str) -> subprocess.CompletedProcess:
+        if args not in done:
+            out, err = procs[args].communicate(timeout=60)
+            done[args] = subprocess.CompletedProcess([sys.executable, "-m", "zio", *args],
+                                                     procs[args].returncode, out, err)
+        return done[args]
+
+    yield result
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def test_plugins_lists_backends_and_packages(quick):
+    done = quick("plugins")
     assert done.returncode == 0
     assert done.stdout.split()[:2] == ["beacon", "zio"]
 
@@ -100,19 +140,19 @@ def test_recv_from_a_publisher_and_watch():
         (("peers", "--interface", "eth9"), "no usable IPv4 interface matches 'eth9'"),
     ],
 )
-def test_errors_are_one_line_with_exit_code_1(args, message):
-    done = zio(*args)
+def test_errors_are_one_line_with_exit_code_1(args, message, quick):
+    done = quick(*args)
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
 
 
-def test_usage_errors_exit_2():
-    assert zio("send").returncode == 2
-    assert zio("no-such-command").returncode == 2
+def test_usage_errors_exit_2(quick):
+    assert quick("send").returncode == 2
+    assert quick("no-such-command").returncode == 2
 
 
-def test_usage_errors_exit_2_label_and_json_are_exclusive():
-    done = zio("send", "echo", "service", "--label", "hi", "--json", '{"a": 1}')
+def test_usage_errors_exit_2_label_and_json_are_exclusive(quick):
+    done = quick("send", "echo", "service", "--label", "hi", "--json", '{"a": 1}')
     assert done.returncode == 2
     assert "not allowed with argument --label" in done.stderr
 

@@ -83,8 +83,9 @@ A_SERVER = """
 """
 
 CLIENT_OF_A_DYING_SERVER = """
-    import os, signal, subprocess, sys, time, zmq, zio
+    import os, signal, subprocess, sys, time
     server = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdout=subprocess.PIPE, text=True)
+    import zmq, zio                              # (while the server starts: their imports overlap)
     assert server.stdout.readline().strip() == "up"
     node = zio.Node("client")
     port = node.port("cport", zmq.DEALER)
@@ -141,9 +142,10 @@ A_PUBLISHER = """
 """
 
 SUBSCRIBER_BY_NAME = """
-    import subprocess, sys, time, zmq, zio
+    import subprocess, sys, time
     publisher = subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, text=True)
+    import zmq, zio                      # (while the publisher starts: their imports overlap)
     assert publisher.stdout.readline().strip() == "up"
     node = zio.Node("ears")
     port = node.port("hear", zmq.SUB)

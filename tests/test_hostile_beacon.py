@@ -301,7 +301,8 @@ def test_pyre_restarting_its_session_with_the_same_identity_is_met_again(make_pe
     from beacon_support import PYRE, Lines, finish, python, spawn
 
     peer = make_peer("zio", timing=SHORT)
-    proc = spawn(python(PYRE, "pyre-node", str(beacon_port), "{}"))
+    # (pyre beacons every 0.1 s: each meeting again waited up to its 1 s interval)
+    proc = spawn(python(PYRE, "pyre-node", str(beacon_port), "{}", "beacon-fast"))
     try:
         lines = Lines(proc)
         pyre_uuid = uuidlib.UUID(lines.wait_for(10.0, event="ready")["uuid"])

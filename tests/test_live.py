@@ -21,17 +21,32 @@ NODE_PROC = os.path.join(os.path.dirname(__file__), "node_proc.py")
 class NodeProcess:
     """A node_proc.py child whose stdout lines are collected by a thread."""
 
-    def __init__(self, role: str, nick: str, port: str, origin: int = 0, wait: bool = True):
-        """Start the child; with ``wait`` (the default), return once it is online."""
+    def __init__(self, role: str, nick: str, port: str, origin: int = 0, wait: bool = True, gated: bool = False):
+        """Start the child; with ``wait`` (the default), return once it is online.
+
+        ``gated``: the child starts (Python, imports: ~0.3 s) but makes its node only when
+        ``release()`` is called, so that a test can start it ahead of the moment it needs
+        a node to come (no ``wait`` then)."""
+        self.gated = gated
         self.proc = subprocess.Popen(
             [sys.executable, NODE_PROC, role, nick, port, str(origin)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE if gated else None, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "ZIO_TESTS_GATE": "1"} if gated else None,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         self.address = ""
+        if wait and not gated:
+            self.wait_online()
+
+    def release(self, wait: bool = True) -> "NodeProcess":
+        """Let a ``gated`` child make its node now; with ``wait``, return once it is online."""
+        assert self.gated, "release() is for a gated child"
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.close()
         if wait:
             self.wait_online()
+        return self
 
     def wait_online(self, timeout: float = 20) -> None:
         """Wait for the child's ``online ADDRESS`` line."""
@@ -106,12 +121,13 @@ def test_subscriber_follows_a_restarted_publisher(processes):
         sub = node.port("in", zmq.SUB)
         sub.subscribe()
         sub.connect("sensor", "out")
+        second = processes("pub", "sensor", "out", origin=2, gated=True)  # its node comes after the kill
         first = processes("pub", "sensor", "out", origin=1)
         node.online()
         msg = sub.recv(10000)
         assert msg is not None and msg.origin == 1
         first.kill()
-        second = processes("pub", "sensor", "out", origin=2)
+        second.release()
         assert second.address != first.address
         # no call from the application: recv() itself applies the change
         deadline = time.monotonic() + 10
@@ -170,7 +186,8 @@ def test_client_started_before_its_server(processes):
         client.connect("late-server", "svc")
         node.online(timeout_ms=0)
         assert client.connected == []
-        starter = threading.Timer(0.2, lambda: processes("echo", "late-server", "svc"))
+        server = processes("echo", "late-server", "svc", gated=True)  # its node comes after 0.2 s
+        starter = threading.Timer(0.2, server.release)
         starter.start()
         client.send(zio.Message(form="HELO"), timeout_ms=20000)  # waits for the server
         starter.join()
@@ -187,8 +204,9 @@ def test_restarted_server_gets_the_existing_clients_messages(processes):
         node.online()
         client.send(zio.Message(form="ONE "), timeout_ms=10000)
         assert client.recv(10000).form == "ONE "
+        restarted = processes("echo", "echo-server", "svc", gated=True)  # its node comes after the kill
         server.kill()
-        restarted = processes("echo", "echo-server", "svc")
+        restarted.release()
         stop = threading.Event()
 
         def keep_sending():
@@ -233,8 +251,11 @@ def test_a_reply_sent_just_before_the_server_exits_arrives(processes):
         client = node.port("ask", zmq.CLIENT)
         client.connect("one-shot", "svc")
         node.online(timeout_ms=0)
+        # each server's process starts during the attempt before (its node comes in its turn)
+        following = processes("once", "one-shot", "svc", gated=True)
         for attempt in range(5):
-            processes("once", "one-shot", "svc")
+            server, following = following, (processes("once", "one-shot", "svc", gated=True) if attempt < 4 else None)
+            server.release()
             client.send(zio.Message(form="ASK ", seqno=attempt), timeout_ms=20000)
             reply = client.recv(10000)
             assert reply is not None and reply.seqno == attempt

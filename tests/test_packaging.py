@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import os
+import pathlib
 import shutil
-import subprocess
 import sys
 import zipfile
 
@@ -12,23 +12,26 @@ import pytest
 ROOT = os.path.join(os.path.dirname(__file__), os.pardir)
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> zipfile.ZipFile:
-    """A wheel built from a copy of the source tree (offline: no build isolation, no deps)."""
-    src = tmp_path_factory.mktemp("src")
+def early_commands(tmp_dir: str) -> dict:
+    """The wheel build (pip: ~2.5 s of CPU), started once collection is over at low priority
+    (conftest), from a copy of the source tree made now in ``tmp_dir``."""
+    src = os.path.join(tmp_dir, "src")
     for name in ("zio", "zio_plugins"):
-        shutil.copytree(os.path.join(ROOT, name), src / name,
+        shutil.copytree(os.path.join(ROOT, name), os.path.join(src, name),
                         ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name in ("pyproject.toml", "README.md"):
-        shutil.copy(os.path.join(ROOT, name), src / name)
-    out = tmp_path_factory.mktemp("dist")
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-build-isolation", "--no-deps",
-         "--wheel-dir", str(out), str(src)],
-        capture_output=True, text=True, timeout=300,
-    )
+        shutil.copy(os.path.join(ROOT, name), os.path.join(src, name))
+    out = os.path.join(tmp_dir, "dist")
+    return {"wheel": ([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-build-isolation", "--no-deps",
+                       "--wheel-dir", out, src], tmp_dir)}
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory, early_results) -> zipfile.ZipFile:
+    """A wheel built from a copy of the source tree (offline: no build isolation, no deps)."""
+    done, tmp_dir = early_results(sys.modules[__name__], "wheel", str(tmp_path_factory.mktemp("wheel")), 300)
     assert done.returncode == 0, done.stderr
-    [built] = out.glob("zio-*.whl")
+    [built] = pathlib.Path(tmp_dir, "dist").glob("zio-*.whl")
     return zipfile.ZipFile(built)
 
 

@@ -12,17 +12,18 @@ import pytest
 PACKAGE = os.path.join(os.path.dirname(__file__), os.pardir, "examples", "zio-static")
 
 
+def early_commands(tmp_dir: str) -> dict:
+    """The pip install (~2 s of CPU), started once collection is over at low priority (conftest)."""
+    return {"static-install": ([sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation",
+                                "--no-deps", "--target", os.path.join(tmp_dir, "site"), PACKAGE], tmp_dir)}
+
+
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
+def installed(tmp_path_factory, early_results):
     """pip-install the package into a folder of its own (offline: no build isolation, no deps)."""
-    target = tmp_path_factory.mktemp("site")
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation", "--no-deps",
-         "--target", str(target), PACKAGE],
-        capture_output=True, text=True, timeout=300,
-    )
+    done, tmp_dir = early_results(sys.modules[__name__], "static-install", str(tmp_path_factory.mktemp("static")), 300)
     assert done.returncode == 0, done.stderr
-    return target
+    return os.path.join(tmp_dir, "site")
 
 
 def run(code: str, site, **env) -> subprocess.CompletedProcess:
