@@ -85,7 +85,7 @@ PENDING_PATIENCE = 4
 TRIM_AFTER = 64
 #: Seconds between closing the outbox of a restarted session and opening its new one.
 REOPEN_DELAY = 0.2
-#: Longest the engine waits for libzmq to close a connection it hung up (see _let_close).
+#: Longest the engine waits for libzmq to close a connection it hung up (see _hang_up).
 HANG_UP_WAIT = 0.05
 #: Largest mailbox message accepted (ZMQ_MAXMSGSIZE); a bigger one closes that connection.
 DEFAULT_MAX_MESSAGE = 256 * 1024
@@ -170,39 +170,33 @@ def _far_end(fd: int) -> tuple[str, int] | None:
         return None
 
 
-def _hang_up(fd: int, far_end: tuple[str, int] | None) -> bool:
-    """Shut down the inbound connection libzmq holds on ``fd``, if it still goes to ``far_end``.
+def _hang_up(router: zmq.Socket, fd: int, far_end: tuple[str, int] | None) -> None:
+    """Shut down the inbound connection ``router`` holds on ``fd``, if it still goes to
+    ``far_end``, and let libzmq finish closing it.
 
     libzmq has no call to drop one connection of a ROUTER. Shutting the socket down (through
     a duplicate of its fd: the same socket, and ours to close) makes libzmq read its end and
     close it, which frees the peer's routing id for the connection it opens next. The far
     end is checked first, on the duplicate, so an fd number reused since is left alone.
-    True if the connection was shut down here.
-    """
-    if fd < 0 or far_end is None:
-        return False
-    try:
-        with socket.socket(fileno=os.dup(fd)) as conn:
-            if conn.getpeername()[:2] == far_end:
-                conn.shutdown(socket.SHUT_RDWR)
-                return True
-    except OSError:
-        pass  # already closed by libzmq (or not a socket any more): nothing to hang up
-    return False
-
-
-def _let_close(router: zmq.Socket, fd: int, far_end: tuple[str, int]) -> None:
-    """Let ``router``'s libzmq finish closing the connection just hung up on ``fd``.
 
     The routing id is freed only when the router's own thread has processed the close, a
     round trip through libzmq's I/O thread. A connection under the same id whose handshake
     ends before that is parked for good, and its first message taken for its routing id
     (measured in a pyzmq-only reproduction: a reconnect right after the hang-up was lost 35
-    times in 50 without this, and 0 in 50 with it, also with three busy loops taking the
-    CPU). So the engine processes the router's commands (ZMQ_EVENTS does) until libzmq has
-    closed the fd, then for a few rounds more, for the acknowledgement to come back: about
-    two milliseconds, at most ``HANG_UP_WAIT`` plus 1.5 ms.
+    times in 50 without the wait below, and 0 in 50 with it, also with three busy loops
+    taking the CPU). So the router's commands are processed (ZMQ_EVENTS does) until libzmq
+    has closed the fd, then for a few rounds more, for the acknowledgement to come back:
+    about two milliseconds, at most ``HANG_UP_WAIT`` plus 1.5 ms.
     """
+    if fd < 0 or far_end is None:
+        return
+    try:
+        with socket.socket(fileno=os.dup(fd)) as conn:
+            if conn.getpeername()[:2] != far_end:
+                return
+            conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        return  # already closed by libzmq (or not a socket any more): nothing to hang up
     deadline = time.monotonic() + HANG_UP_WAIT
     while _far_end(fd) == far_end and time.monotonic() < deadline:
         router.getsockopt(zmq.EVENTS)
@@ -755,9 +749,8 @@ class Engine:
             return
         self.pending.pop(remote.uuid, None)
         self._drop_sockets(remote)
-        if reason != STOPPED and _hang_up(remote.conn, remote.conn_peer):
-            assert remote.conn_peer is not None  # _hang_up shut it down: its far end was known
-            _let_close(self.inbox, remote.conn, remote.conn_peer)
+        if reason != STOPPED:
+            _hang_up(self.inbox, remote.conn, remote.conn_peer)
         log.debug("%s forgets %s (%s): %s", self.nickname, remote.name, remote.uuid, why)
         if remote.ready:
             self.report(PeerEvent(EXIT, PeerInfo(remote.uuid, remote.name, dict(remote.headers)), reason))
