@@ -17,9 +17,11 @@ import pytest
 
 import zio
 import test_beacon
-from test_beacon import GROUP, wait_event
+from test_beacon import wait_event
 from test_hostile_beacon import SHORT, greeted
+from zio.interfaces import select_interface
 from zio_plugins.beacon import wire
+from zio_plugins.beacon.hub import open_udp
 
 beacon_port = test_beacon.beacon_port
 beacons = test_beacon.beacons
@@ -34,12 +36,9 @@ class BeaconEar:
     """Hears every beacon on the loopback group and port, with when it came, in a thread."""
 
     def __init__(self, port: int):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_UDP)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        self.sock.bind((GROUP, port))
-        mreq = socket.inet_aton(GROUP) + socket.inet_aton("127.0.0.1")
-        self.sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+        # the receiving socket the hubs themselves use (the sending one is not needed)
+        self.sock, sender = open_udp(select_interface("localhost"), port)
+        sender.close()
         self.sock.settimeout(0.1)
         self.heard: list[tuple[float, uuidlib.UUID, int]] = []
         self._stop = threading.Event()
