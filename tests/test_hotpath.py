@@ -1,5 +1,7 @@
 """The short paths of Port.send/recv and the port's lock (issue 13): same results as the
-general paths, for every shape of message, and one thread at a time on the socket."""
+general paths, for every shape of message, and one thread at a time on the socket. Every
+test runs twice: on the short path as installed (compiled where it was built) and on the
+same code run as Python (what an install without a C compiler, or ZIO_PURE_PYTHON=1, uses)."""
 import threading
 import time
 
@@ -7,7 +9,9 @@ import pytest
 import zmq
 
 import zio
-from zio.port import ZERO_COPY_BYTES, _PortLock
+import zio.port
+from zio import _fastpath
+from zio.port import ZERO_COPY_BYTES
 
 SHAPES = {
     "no payload": [],
@@ -17,6 +21,16 @@ SHAPES = {
     "large and small": [b"s", b"L" * (ZERO_COPY_BYTES * 2), b"t"],
     "bytearray and memoryview": [bytearray(b"ba"), memoryview(b"mv" * 40000)],
 }
+
+
+@pytest.fixture(autouse=True, params=["as built", "as Python"])
+def short_path(request, monkeypatch):
+    """The short path's module the ports of a test use."""
+    module = _fastpath.chosen() if request.param == "as built" else _fastpath.as_python()
+    monkeypatch.setattr(zio.port, "_short", module)
+    monkeypatch.setattr(zio.port.Port, "send", module.send)
+    monkeypatch.setattr(zio.port.Port, "recv", module.recv)
+    return module
 
 
 @pytest.fixture
@@ -80,8 +94,8 @@ def test_a_second_thread_waits_for_the_port_and_then_gets_it(pair_of):
     assert not rx._lock.locked() and rx._lock.waiters == 0
 
 
-def test_port_lock_excludes_and_wakes():
-    lock = _PortLock()
+def test_port_lock_excludes_and_wakes(short_path):
+    lock = short_path.PortLock()
     assert lock.acquire(False) and not lock.acquire(False) and lock.locked()
     lock.release()
     with pytest.raises(RuntimeError):
@@ -203,13 +217,13 @@ def test_backlog_is_read_before_the_socket_then_the_short_path_resumes(pair_of):
     time.sleep(0.05)  # the three arrive together
     with rx._lock:
         rx._keep_unread()
-    assert len(rx._backlog) == 3 and rx._short_recv is None
+    assert len(rx._backlog) == 3 and rx._fast.recv_ready is None
     for seqno in range(3, 6):
         tx.send(zio.Message(form="SOCK", seqno=seqno))
     got = [rx.recv(5000) for _ in range(6)]
     assert [(m.form, m.seqno) for m in got] == [
         ("KEPT", 0), ("KEPT", 1), ("KEPT", 2), ("SOCK", 3), ("SOCK", 4), ("SOCK", 5)]
-    assert rx._short_recv is not None  # the backlog is empty: the short path again
+    assert rx._fast.recv_ready is not None  # the backlog is empty: the short path again
 
 
 def test_a_discovery_change_turns_the_short_paths_off_until_applied(pair_of):
@@ -219,14 +233,14 @@ def test_a_discovery_change_turns_the_short_paths_off_until_applied(pair_of):
     tx, rx = pair_of(zmq.PUSH, zmq.PULL)
     tx.send(zio.Message(form="ONE"))
     assert rx.recv(5000).form == "ONE "
-    assert tx._short_send is not None and rx._short_recv is not None
+    assert tx._fast.send_ready is not None and rx._fast.recv_ready is not None
     with tx._lock, rx._lock:  # busy: the change is left for the port's next call
         tx._on_peer_event(None)
         rx._on_peer_event(None)
     assert tx._dirty and rx._dirty
-    assert tx._short_send is None and rx._short_recv is None
+    assert tx._fast.send_ready is None and rx._fast.recv_ready is None
     for form in ("TWO", "THRE"):
         tx.send(zio.Message(form=form))
         assert rx.recv(5000).form == form.ljust(4)
         assert not tx._dirty and not rx._dirty
-    assert tx._short_send is not None and rx._short_recv is not None
+    assert tx._fast.send_ready is not None and rx._fast.recv_ready is not None

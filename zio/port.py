@@ -7,7 +7,6 @@ import logging
 import math
 import os
 import re
-import threading
 import time
 import weakref
 from functools import partial
@@ -20,12 +19,20 @@ from . import config, limits
 from . import security as security_mod
 from .errors import ConfigurationError, MalformedError, PortError, PortTimeout
 from .codec import _decode_parts
-from .message import _COORD_SIZE, _PREFIX_CACHE, Message, MessageLevel
+from . import _fastpath
+from ._fastpath import ZERO_COPY_BYTES
+from .message import Message, MessageLevel
 from .sockets import Framing, can_talk, group_topic, plan_socket, routing_id_to_bytes, routing_id_to_int
 
 if TYPE_CHECKING:
     from .discovery import PeerEvent, PeerInfo
     from .peer import Peer
+
+# the short path of send() and recv() (compiled where it was built; ZIO_PURE_PYTHON=1: not)
+if TYPE_CHECKING:
+    _short = _fastpath
+else:
+    _short = _fastpath.chosen()
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +85,9 @@ _HANDSHAKE_EVENTS = (
 #: the memory of them is bounded, whatever a noisy network advertises.
 _WARNED_MAX = 1000
 
-#: Frames of at least this many bytes travel without copies: received as memoryviews of
-#: the zmq message; sent with ``copy=False`` by one-way sockets (below) when immutable
-#: (bytes, read-only memoryviews).
-ZERO_COPY_BYTES = zmq.COPY_THRESHOLD
+# ZERO_COPY_BYTES (imported from the short path's module): frames of at least this many
+# bytes travel without copies: received as memoryviews of the zmq message; sent with
+# ``copy=False`` by one-way sockets (below) when immutable (bytes, read-only memoryviews).
 #: Sockets that send large frames without copying. pyzmq releases zero-copy buffers in its
 #: garbage-collector thread, one GIL hand-off per message: streams gain (PUSH/PULL 100 kB
 #: about 1.6x), request/reply round trips lose (about 0.7x), so only one-way sockets do it.
@@ -90,7 +96,6 @@ _ZERO_COPY_SENDERS = frozenset({zmq.PUSH, zmq.PUB, zmq.XPUB})
 _NOBLOCK = int(zmq.NOBLOCK)
 _NOBLOCK_SNDMORE = int(zmq.NOBLOCK) | int(zmq.SNDMORE)
 _fromwire = Message._fromwire
-_new = object.__new__
 #: pyzmq's own socket class and the send of its compiled base class: ``zmq.Socket.send``
 #: is a Python wrapper (for the routing_id/group keywords zio does not use) that costs as
 #: much as the send itself for small frames. Used on sockets of exactly this class only
@@ -122,66 +127,6 @@ def _unusable_address(address: str) -> str | None:
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-
-class _PortLock:
-    """The port's lock, as ``threading.Lock`` (``acquire(blocking=True)``, ``release()``),
-    cheaper where nobody waits: the lock is free while ``token`` holds its one item, and
-    is taken by popping it (one C call, atomic). ``send()`` and ``recv()`` take and give
-    it back inline (``token.pop()`` / ``token.append(True)``, then ``wake()`` if
-    ``waiters``): a third of the cost of ``threading.Lock`` on the per-message path.
-    A thread that must wait sleeps on a condition; ``release()`` wakes one. (A waiter
-    counts itself and tries again under the condition before sleeping, and a releaser
-    gives the token back before it reads the count, so no wake-up is lost.)
-    """
-
-    __slots__ = ("token", "waiters", "_cond")
-
-    def __init__(self) -> None:
-        self.token: list[bool] = [True]
-        self.waiters = 0
-        self._cond = threading.Condition(threading.Lock())
-
-    def acquire(self, blocking: bool = True) -> bool:
-        token = self.token
-        try:
-            token.pop()
-            return True
-        except IndexError:
-            if not blocking:
-                return False
-        with self._cond:
-            self.waiters += 1
-            try:
-                while True:
-                    try:
-                        token.pop()
-                        return True
-                    except IndexError:
-                        self._cond.wait()
-            finally:
-                self.waiters -= 1
-
-    def release(self) -> None:
-        if self.token:
-            raise RuntimeError("release of an unlocked port lock")
-        self.token.append(True)
-        if self.waiters:
-            self.wake()
-
-    def wake(self) -> None:
-        """Wake one thread waiting in :meth:`acquire` (after the token went back)."""
-        with self._cond:
-            self._cond.notify()
-
-    def locked(self) -> bool:
-        return not self.token
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 def _exclusive(method: _F) -> _F:
@@ -300,7 +245,11 @@ class Port:
         self.name = name
         self.hostname = hostname
         self.plan = plan_socket(socket_type)
-        self.origin: int | None = None
+        self._lock = _short.PortLock()
+        #: send() and recv()'s short path (compiled where it was built), which takes the lock
+        #: as they do and holds the socket's bound send and recv while nothing else waits
+        self._fast = _short.FastPath(self._lock)
+        self.origin = None
         self.headers: dict[str, str] = {}
         # room for this port's files (socket, pipe, monitor, connections): raised if need be
         limits.ensure_open_files(limits.HEADROOM, f"port {name!r}")
@@ -324,8 +273,6 @@ class Port:
         self._peer: Peer | None = None
         self._online = False
         self._dirty = False
-        self._lock = _PortLock()
-        self._token = self._lock.token  # for send() and recv(), which take the lock inline
         self._monitor: zmq.Socket | None = None  # handshake events of the connects it makes
         self._pending: dict[str, float] = {}  # connected address -> when, handshake not seen yet
         self._departing: dict[str, float] = {}  # address of a departed peer -> disconnect deadline
@@ -345,10 +292,16 @@ class Port:
         #: the flags of recv()'s first read when it has no timeout: a port without a peer
         #: (nor trust to follow: a revoked key restarts the socket) has no change to wake
         #: up for, so it waits in ZeroMQ (0); otherwise it reads without waiting, then polls
-        self._recv_wait = _NOBLOCK if self.security is not None else 0
-        #: the last prefix recv()'s short path found valid (a cheaper check than the cache);
-        #: None, which no received bytes equal, until there is one
-        self._prefix_seen: bytes | None = None
+        self._fast.recv_wait = _NOBLOCK if self.security is not None else 0
+
+    @property
+    def origin(self) -> int | None:
+        """Stamped on every message the port sends (None: each message keeps its own)."""
+        return self._fast.origin
+
+    @origin.setter
+    def origin(self, origin: int | None) -> None:
+        self._fast.origin = origin
 
     @property
     def sock(self) -> zmq.Socket:
@@ -358,23 +311,21 @@ class Port:
     @sock.setter
     def sock(self, sock: zmq.Socket) -> None:
         self._sock = sock
-        # the socket calls of the short paths of send() and recv() (one frame a part),
-        # bound once: binding a compiled method costs about as much as a small send. The
-        # compiled send of pyzmq's base class serves sockets of exactly zmq.Socket (a
-        # subclass, e.g. an asyncio socket, keeps its own send and the general path).
+        # the socket calls of the short path (one frame a part), bound once: binding a
+        # compiled method costs about as much as a small send. The compiled send of pyzmq's
+        # base class serves sockets of exactly zmq.Socket (a subclass, e.g. an asyncio
+        # socket, keeps its own send and the general path).
         multipart = self.plan.framing is Framing.MULTIPART
         self._plain_recv: Callable[..., Any] | None = sock.recv if multipart else None
         self._plain_send: Callable[..., Any] | None = (
             _base_send.__get__(sock) if multipart and type(sock) is _PLAIN_SOCKET else None
         )
-        #: _plain_send while send() has nothing to do before sending (no discovery change
-        #: to apply, no departed or new connection to wait for), else None. Whatever gives
-        #: send() something to do sets it to None first (a discovery thread too, before it
-        #: tries the lock, as with _dirty); send() sets it again once all is done.
-        self._short_send: Callable[..., Any] | None = None
-        #: the same for recv(): _plain_recv while no discovery change waits and the
-        #: backlog is empty, else None
-        self._short_recv: Callable[..., Any] | None = None
+        # the short path stays off until send() and recv() find nothing to do first; whatever
+        # gives them something to do turns it off again (a discovery thread too, before it
+        # tries the lock, as with _dirty)
+        fast = self._fast
+        fast.send_ready = fast.recv_ready = None
+        fast.zero_copy = self.plan.actual in _ZERO_COPY_SENDERS
 
     def _open_socket(self) -> zmq.Socket:
         """A new socket of the port's type, with the options zio relies on."""
@@ -483,7 +434,7 @@ class Port:
                     raise PortError(f"port {self.name!r} is online without a peer: cannot resolve {spec}")
                 self._watch_handshakes()
                 self._dirty = True
-                self._short_send = self._short_recv = None
+                self._fast.send_ready = self._fast.recv_ready = None
         else:
             raise ConfigurationError(
                 f"connect() takes a ZeroMQ address or (node, port) names, not {spec!r}"
@@ -589,7 +540,7 @@ class Port:
         for address in self._direct:
             self._connect(address)
         self._peer = peer
-        self._recv_wait = _NOBLOCK if peer is not None or self.security is not None else 0
+        self._fast.recv_wait = _NOBLOCK if peer is not None or self.security is not None else 0
         self._online = True
         if peer is not None:
             peer.add_listener(self._on_peer_event)
@@ -654,7 +605,7 @@ class Port:
         if self._peer is not None:
             self._peer.remove_listener(self._on_peer_event)
             self._peer = None
-            self._recv_wait = _NOBLOCK if self.security is not None else 0
+            self._fast.recv_wait = _NOBLOCK if self.security is not None else 0
         self._unwatch_handshakes()
         if reopen and (self._bound or self._connected):
             self._poller.unregister(self.sock)
@@ -694,7 +645,7 @@ class Port:
         if event is not None and not any(event.peer.nick == node for node, _ in self._wishes):
             return
         self._dirty = True  # first the flag, then the lock: see _release
-        self._short_send = self._short_recv = None
+        self._fast.send_ready = self._fast.recv_ready = None
         if self._lock.acquire(False):
             self._release()
         else:
@@ -776,7 +727,7 @@ class Port:
                 grace = time.monotonic() + DEPARTURE_GRACE_MS / 1000.0
                 for address in departed:
                     self._departing.setdefault(address, grace)
-                self._short_send = None
+                self._fast.send_ready = None
             else:
                 self._keep_unread()
                 for address in departed:
@@ -847,7 +798,7 @@ class Port:
         while True:
             try:
                 self._backlog.append(self._recv_frames(_NOBLOCK))
-                self._short_recv = None
+                self._fast.recv_ready = None
             except zmq.Again:
                 return
 
@@ -873,7 +824,7 @@ class Port:
         self._connected.add(address)
         if self._monitor is not None and not address.startswith("inproc://"):
             self._pending[address] = time.monotonic()
-            self._short_send = None
+            self._fast.send_ready = None
         log.debug("port %s connected %s", self.name, address)
 
     def _disconnect(self, address: str) -> None:
@@ -930,7 +881,7 @@ class Port:
                 now = time.monotonic()
                 took_ms = min(max((now - connected_at) * 1000.0, low), high)
                 self._subscription_wait_until = max(self._subscription_wait_until, now + took_ms / 1000.0)
-                self._short_send = None
+                self._fast.send_ready = None
         if gone:
             self._let_go(gone)
         if self._departing:
@@ -966,77 +917,27 @@ class Port:
             self.sock.getsockopt(zmq.EVENTS)
 
     # -- messages ----------------------------------------------------------------------
-    def send(self, msg: Message, timeout_ms: float | None = None) -> None:
-        """Send ``msg``, framed as the socket type needs; stamps the port's origin if it has one.
+    # the short path of send() and recv() and their docs: zio/_fastpath.py (compiled where
+    # it was built); where it declines, they go on in _send and _recv_declined below
+    send = _short.send
+    recv = _short.recv
 
-        Blocks while the socket cannot take it (e.g. a PUSH with no peer yet), applying
-        discovery changes meanwhile, for at most ``timeout_ms`` (None: no limit), after
-        which :class:`zio.PortTimeout` is raised and nothing was sent. On PUSH, PUB and
-        XPUB ports, parts of ``ZERO_COPY_BYTES`` (64 kB) or more that are immutable (bytes,
-        read-only memoryviews) are handed to ZeroMQ without a copy.
-        """
+    def _send(self, msg: Message, timeout_ms: float | None, full: bool) -> None:
+        """send() where its short path declined (``full``: it found the socket full)."""
         if type(msg) is not Message and not isinstance(msg, Message):
             raise ConfigurationError(f"Port.send() takes a zio.Message, not {type(msg).__name__}")
-        token = self._token
+        self._lock.acquire()
         try:
-            token.pop()  # the port's lock, taken inline (see _PortLock)
-        except IndexError:
-            self._lock.acquire()
-        try:
-            send = self._short_send
-            if send is None:  # something to do first, or a new socket (see sock)
-                if self._dirty or self._departing or self._pending or self._subscription_wait_until:
-                    self._prepare_send(timeout_ms)
-                if self._plain_send is not None and not (
-                        self._dirty or self._departing or self._pending or self._subscription_wait_until):
-                    send = self._short_send = self._plain_send
+            if self._dirty or self._departing or self._pending or self._subscription_wait_until:
+                self._prepare_send(timeout_ms)
+            if self._plain_send is not None and not (
+                    self._dirty or self._departing or self._pending or self._subscription_wait_until):
+                self._fast.send_ready = self._plain_send  # nothing to do first: short path again
             origin = self.origin
             if origin is not None and (type(origin) is not int or msg.origin != origin):
                 msg.origin = origin  # validates; unchanged coords keep their cached wire bytes
-            tried = False  # the short path found the socket full
-            if send is not None:
-                # the short path: [prefix, coord, payload...] where every payload part is
-                # bytes (others take _send_frames and its checks); zmq.Again from the first
-                # frame: nothing was sent; ZeroMQ takes the other frames of a message
-                # whose first it took
-                prefix = msg._p
-                if type(prefix) is not bytes:
-                    prefix = prefix._wire or bytes(prefix)  # type: ignore[union-attr]
-                coord = msg._c
-                if type(coord) is not bytes:
-                    coord = coord._wire or bytes(coord)  # type: ignore[union-attr]
-                payload = msg._payload
-                try:
-                    if len(payload) == 1:
-                        part = payload[0]
-                        if type(part) is bytes and len(part) < ZERO_COPY_BYTES:
-                            send(prefix, _NOBLOCK_SNDMORE)
-                            send(coord, _NOBLOCK_SNDMORE)
-                            send(part, _NOBLOCK)
-                            return
-                    for part in payload:
-                        if type(part) is not bytes:
-                            break
-                    else:
-                        if payload:
-                            send(prefix, _NOBLOCK_SNDMORE)
-                            send(coord, _NOBLOCK_SNDMORE)
-                            last = len(payload) - 1
-                            # bytes are immutable: no copy of large parts where the socket allows
-                            copy = self.plan.actual not in _ZERO_COPY_SENDERS
-                            for i, part in enumerate(payload):
-                                send(part, _NOBLOCK_SNDMORE if i < last else _NOBLOCK,
-                                     copy or len(part) < ZERO_COPY_BYTES)
-                        else:
-                            send(prefix, _NOBLOCK_SNDMORE)
-                            send(coord, _NOBLOCK)
-                        return
-                except zmq.Again:
-                    tried = True  # the socket takes nothing now: wait below
-                except zmq.ZMQError as err:
-                    raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
             frames = self._frames(msg)
-            if not tried:
+            if not full:
                 try:
                     self._send_frames(frames)  # usually the socket takes it at once
                     return
@@ -1055,11 +956,13 @@ class Port:
                 except zmq.ZMQError as err:
                     raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
         finally:
-            token.append(True)  # released inline; then what _release does
-            if self._lock.waiters:
-                self._lock.wake()
-            if self._dirty:
-                self._catch_up()
+            self._release()
+
+    def _after_release(self) -> None:
+        """Called by the short path after it gave the lock back while a discovery change
+        was announced: apply it (see _release)."""
+        if self._dirty:
+            self._catch_up()
 
     def _prepare_send(self, timeout_ms: float | None) -> None:
         """Apply discovery changes, let go of closed departed connections, and let new
@@ -1192,73 +1095,19 @@ class Port:
             frame.group = msg.form.rstrip() or self.name
         return frame
 
-    def recv(self, timeout_ms: float | None = None, *, timeout: float | None = None) -> Message | None:
-        """Receive one message, waiting up to ``timeout_ms`` (None: forever); None on timeout.
-
-        ``timeout`` is the same in milliseconds, under ZIO's name for it. Raises
-        :class:`zio.MalformedError` (with the raw ``frames``) for data that is not a zio
-        message; the next call receives the next message (a REP port first answers the
-        malformed request with an error message, so that it may receive again). Payload
-        parts of ``ZERO_COPY_BYTES`` (64 kB) or more arrive as memoryviews of the ZeroMQ
-        message (no copy; ``bytes(part)`` makes one); smaller ones as bytes.
-        """
-        if timeout is not None:
-            timeout_ms = timeout
-        token = self._token
+    def _recv_declined(self, got: Any, timeout_ms: float | None) -> Message | None:
+        """recv() after the short path: ``got`` is the frames it read but did not check, or
+        what it did instead of reading (DECLINED, or EMPTY: nothing was there)."""
+        self._lock.acquire()
         try:
-            token.pop()  # the port's lock, taken inline (see _PortLock)
-        except IndexError:
-            self._lock.acquire()
-        try:
-            recv = self._short_recv
-            if recv is None and not self._dirty and not self._backlog:
-                recv = self._short_recv = self._plain_recv  # (None unless one frame a part)
-            if recv is not None:
-                # the short path, one frame a part: without a timeout, a port without a
-                # peer waits in ZeroMQ (see _recv_wait: a failed read and a poll cost more
-                # than the read itself); otherwise a read without waiting, then a poll
-                # (below) if no message was there
+            if type(got) is list:
                 try:
-                    frame = recv(self._recv_wait if timeout_ms is None else _NOBLOCK, False)
-                except zmq.Again:
-                    return self._recv(timeout_ms, tried=True)
-                # the other frames of a message arrive with its first: _NOBLOCK from here on
-                if frame.more:
-                    prefix = frame.bytes
-                    coord = recv(_NOBLOCK, False)
-                    wire = coord.bytes
-                    if len(wire) == _COORD_SIZE and (prefix == self._prefix_seen or self._known_prefix(prefix)):
-                        # valid headers (a prefix seen valid before, 24 coord bytes): the
-                        # message is made here, as Message._fromwire(frames) makes it,
-                        # without a list of all frames or a call
-                        if coord.more:
-                            frame = recv(_NOBLOCK, False)
-                            payload: list[Any] = [frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer]
-                            while frame.more:
-                                frame = recv(_NOBLOCK, False)
-                                payload.append(frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer)
-                        else:
-                            payload = []
-                        msg = _new(Message)
-                        msg._p = prefix
-                        msg._c = wire
-                        msg._payload = payload
-                        msg._routing_id = 0
-                        return msg
-                    # anything else: the frames as received, checked by _fromwire
-                    frames: list[Any] = [prefix if len(prefix) < ZERO_COPY_BYTES else frame.buffer]
-                    frame = coord
-                    frames.append(wire if len(wire) < ZERO_COPY_BYTES else frame.buffer)
-                else:
-                    frames = [frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer]
-                while frame.more:
-                    frame = recv(_NOBLOCK, False)
-                    frames.append(frame.bytes if len(frame) < ZERO_COPY_BYTES else frame.buffer)
-                try:
-                    return _fromwire(frames, 0)
+                    return _fromwire(got, 0)
                 except MalformedError as err:
-                    raise self._malformed(frames, str(err)) from err
-            return self._recv(timeout_ms)
+                    raise self._malformed(got, str(err)) from err
+            if self._plain_recv is not None and not self._dirty and not self._backlog:
+                self._fast.recv_ready = self._plain_recv  # nothing to do first: short path again
+            return self._recv(timeout_ms, tried=got == _short.EMPTY)
         except MalformedError:
             if self.plan.actual == zmq.REP:
                 self._answer_malformed_request()
@@ -1266,19 +1115,7 @@ class Port:
         except zmq.ZMQError as err:
             raise PortError(f"port {self.name!r} ({self.plan.name}) cannot receive: {err}") from err
         finally:
-            token.append(True)  # released inline; then what _release does
-            if self._lock.waiters:
-                self._lock.wake()
-            if self._dirty:
-                self._catch_up()
-
-    def _known_prefix(self, prefix: bytes) -> bool:
-        """Whether ``prefix`` is one found valid before (in the prefix cache); if so, recv()
-        compares the next prefix with it first."""
-        if prefix in _PREFIX_CACHE:
-            self._prefix_seen = prefix
-            return True
-        return False
+            self._release()
 
     def _answer_malformed_request(self) -> None:
         """A REP socket owes a reply to every request, even a malformed one."""

@@ -1,0 +1,323 @@
+"""``Port.send()`` and ``Port.recv()``, and the port's lock they take inline.
+
+They take a short path for the common case: a socket of one frame per message part,
+nothing for the port to do first (no discovery change, departed or new connection to
+wait for), a plain ``zio.Message``. Anything else goes to the port's general path
+(``Port._send``, ``Port._recv_declined``). Built by Cython at install where a C compiler
+is at hand (``setup.py``; C types in ``_fastpath.pxd``), the same code runs as plain
+Python otherwise; ``COMPILED`` tells which.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import threading
+from types import ModuleType
+from typing import Any
+
+import zmq
+
+from .errors import PortError
+from .message import _COORD_SIZE, _PREFIX_CACHE, Message
+
+
+#: what the short path of send() did: declined (nothing sent), sent, or found the socket full
+DECLINED = 0
+SENT = 1
+FULL = 2
+#: what the short path of recv() did when it returns no message: declined (nothing read),
+#: or read and found nothing there
+EMPTY = 1
+
+#: parts this long or longer leave without a copy (where the socket allows) and arrive as
+#: memoryviews of the ZeroMQ message
+ZERO_COPY_BYTES: int = zmq.COPY_THRESHOLD
+NOBLOCK: int = int(zmq.NOBLOCK)  # plain ints: or-ing zmq.Flag members runs enum code
+NOBLOCK_SNDMORE: int = int(zmq.NOBLOCK) | int(zmq.SNDMORE)
+# the same two sizes as C integers where compiled (see the .pxd)
+_BIG: int = ZERO_COPY_BYTES
+_COORD: int = _COORD_SIZE
+_new = object.__new__
+_Again = zmq.Again
+_ZMQError = zmq.ZMQError
+
+#: whether this module runs compiled (built by Cython: its file is not the .py)
+COMPILED: bool = not __file__.endswith((".py", ".pyc"))
+#: the environment variable that keeps zio pure Python: at install (no extension is
+#: built) and at run time (the compiled module, if any, is not used)
+PURE_PYTHON_VARIABLE = "ZIO_PURE_PYTHON"
+
+
+class PortLock:
+    """The port's lock, as ``threading.Lock`` (``acquire(blocking=True)``, ``release()``),
+    cheaper where nobody waits: the lock is free while ``token`` holds its one item, and
+    is taken by popping it (one atomic call). ``send()`` and ``recv()`` take it and give
+    it back inline (``token.pop()``, ``token.append(True)``, then ``wake()`` if
+    ``waiters``). A thread that must wait sleeps on a condition; ``release()`` wakes one.
+    (A waiter counts itself and tries again under the condition before sleeping, and a
+    releaser gives the token back before it reads the count, so no wake-up is lost.)
+    """
+
+    def __init__(self) -> None:
+        self.token: list[bool] = [True]
+        self.waiters: int = 0
+        self._cond = threading.Condition(threading.Lock())
+
+    def acquire(self, blocking: bool = True) -> bool:
+        token = self.token
+        try:
+            token.pop()
+            return True
+        except IndexError:
+            if not blocking:
+                return False
+        with self._cond:
+            self.waiters += 1
+            try:
+                while True:
+                    try:
+                        token.pop()
+                        return True
+                    except IndexError:
+                        self._cond.wait()
+            finally:
+                self.waiters -= 1
+
+    def release(self) -> None:
+        if self.token:
+            raise RuntimeError("release of an unlocked port lock")
+        self.token.append(True)
+        if self.waiters:
+            self.wake()
+
+    def wake(self) -> None:
+        """Wake one thread waiting in :meth:`acquire` (after the token went back)."""
+        with self._cond:
+            self._cond.notify()
+
+    def locked(self) -> bool:
+        return not self.token
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class FastPath:
+    """What the short path of one port reads, set by the port: ``send_ready`` and
+    ``recv_ready`` are the socket's bound send and recv while the port has nothing to do
+    before a send or a receive, else None (whatever gives it something to do sets them
+    to None first, a discovery thread too, before it tries the lock); ``origin`` the
+    port's origin; ``recv_wait`` the flags of a receive without a timeout;
+    ``zero_copy`` whether large parts may leave without a copy."""
+
+    def __init__(self, lock: PortLock):
+        self.lock = lock
+        self.token: list[bool] = lock.token
+        self.send_ready: Any = None
+        self.recv_ready: Any = None
+        self.origin: Any = None
+        self.recv_wait: int = 0
+        self.zero_copy: bool = False
+        #: the last prefix found valid (compared before the prefix cache); None, which no
+        #: received bytes equal, until there is one
+        self.prefix_seen: Any = None
+
+    def known(self, prefix: bytes) -> bool:
+        """Whether ``prefix`` was found valid before (in the prefix cache); if so, the next
+        prefix is compared with it first."""
+        if prefix in _PREFIX_CACHE:
+            self.prefix_seen = prefix
+            return True
+        return False
+
+
+def send(self: Any, msg: Message, timeout_ms: float | None = None) -> None:
+    """Send ``msg``, framed as the socket type needs; stamps the port's origin if it has one.
+
+    Blocks while the socket cannot take it (e.g. a PUSH with no peer yet), applying
+    discovery changes meanwhile, for at most ``timeout_ms`` (None: no limit), after which
+    :class:`zio.PortTimeout` is raised and nothing was sent. On PUSH, PUB and XPUB ports,
+    parts of ``ZERO_COPY_BYTES`` (64 kB) or more that are immutable (bytes, read-only
+    memoryviews) are handed to ZeroMQ without a copy.
+    """
+    fast: FastPath = self._fast
+    done = DECLINED
+    if type(msg) is Message and fast.send_ready is not None and _take(fast):
+        try:
+            done = _send_short(fast, msg)
+        except _ZMQError as err:
+            raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
+        finally:
+            _give_back(self, fast, True)
+    if done != SENT:
+        self._send(msg, timeout_ms, done == FULL)
+
+
+def _send_short(fast: FastPath, msg: Message) -> int:
+    """The short path of send(), holding the lock: SENT; DECLINED (nothing sent); FULL
+    (nothing sent, the socket takes nothing now)."""
+    send = fast.send_ready
+    if send is None:
+        return DECLINED
+    origin = fast.origin
+    if origin is not None and (type(origin) is not int or msg.origin != origin):
+        msg.origin = origin  # validates; unchanged coords keep their cached wire bytes
+    prefix = msg._p
+    if type(prefix) is not bytes:
+        prefix = prefix._wire or bytes(prefix)  # type: ignore[union-attr]
+    coord = msg._c
+    if type(coord) is not bytes:
+        coord = coord._wire or bytes(coord)  # type: ignore[union-attr]
+    payload = msg._payload
+    count = len(payload)
+    try:
+        if count == 1:
+            part = payload[0]
+            if type(part) is bytes and len(part) < _BIG:
+                send(prefix, NOBLOCK_SNDMORE)  # zmq.Again here: nothing was sent
+                send(coord, NOBLOCK_SNDMORE)  # ZeroMQ takes the rest of a message
+                send(part, NOBLOCK)
+                return SENT
+        for part in payload:
+            if type(part) is not bytes:
+                return DECLINED  # other buffers: the port's checks
+        if count == 0:
+            send(prefix, NOBLOCK_SNDMORE)
+            send(coord, NOBLOCK)
+            return SENT
+        send(prefix, NOBLOCK_SNDMORE)
+        send(coord, NOBLOCK_SNDMORE)
+        last = count - 1
+        zero_copy = fast.zero_copy
+        for i in range(count):
+            part = payload[i]
+            # bytes are immutable: no copy of large parts where the socket allows
+            send(part, NOBLOCK_SNDMORE if i < last else NOBLOCK,
+                 not zero_copy or len(part) < _BIG)
+        return SENT
+    except _Again:
+        return FULL
+
+
+def recv(self: Any, timeout_ms: float | None = None, *, timeout: float | None = None) -> Message | None:
+    """Receive one message, waiting up to ``timeout_ms`` (None: forever); None on timeout.
+
+    ``timeout`` is the same in milliseconds, under ZIO's name for it. Raises
+    :class:`zio.MalformedError` (with the raw ``frames``) for data that is not a zio
+    message; the next call receives the next message (a REP port first answers the
+    malformed request with an error message, so that it may receive again). Payload parts
+    of ``ZERO_COPY_BYTES`` (64 kB) or more arrive as memoryviews of the ZeroMQ message (no
+    copy; ``bytes(part)`` makes one); smaller ones as bytes.
+    """
+    if timeout is not None:
+        timeout_ms = timeout
+    fast: FastPath = self._fast
+    got: Any = DECLINED
+    if fast.recv_ready is not None and _take(fast):
+        try:
+            got = _recv_short(fast, timeout_ms is None)
+        except _ZMQError as err:
+            raise PortError(f"port {self.name!r} ({self.plan.name}) cannot receive: {err}") from err
+        finally:
+            _give_back(self, fast, False)
+        if type(got) is Message:
+            return got
+    return self._recv_declined(got, timeout_ms)
+
+
+def _take(fast: FastPath) -> bool:
+    """Take the port's lock if it is free (one atomic pop, see PortLock); False: another
+    thread holds it."""
+    try:
+        fast.token.pop()
+        return True
+    except IndexError:
+        return False
+
+
+def _give_back(port: Any, fast: FastPath, sending: bool) -> None:
+    """Give the port's lock back; wake a thread waiting for it; if the short path was
+    turned off meanwhile, let the port apply what came (a discovery thread turns it off
+    before it tries the lock, and found the lock taken)."""
+    fast.token.append(True)
+    if fast.lock.waiters:
+        fast.lock.wake()
+    if (fast.send_ready if sending else fast.recv_ready) is None:
+        port._after_release()
+
+
+def _recv_short(fast: FastPath, block: bool) -> Any:
+    """The short path of recv(), holding the lock (``block``: the caller has no timeout):
+    a ``Message``; the frames read, for the port to check, when they are not a plain zio
+    message (a new prefix, a malformed message); DECLINED (nothing read); EMPTY (nothing
+    there)."""
+    recv = fast.recv_ready
+    if recv is None:
+        return DECLINED
+    try:
+        # without a timeout, a port without a peer waits in ZeroMQ (see recv_wait: a failed
+        # read and a poll cost more than the read itself)
+        frame = recv(fast.recv_wait if block else NOBLOCK, False)
+    except _Again:
+        return EMPTY
+    # the other frames of a message arrive with its first: NOBLOCK from here on
+    if frame.more:
+        prefix = frame.bytes
+        coord = recv(NOBLOCK, False)
+        wire = coord.bytes
+        if len(wire) == _COORD and (prefix == fast.prefix_seen or fast.known(prefix)):
+            # valid headers (a prefix seen valid before, 24 coord bytes): the message is
+            # made here as Message._fromwire makes it
+            payload: list[Any] = []
+            if coord.more:
+                frame = recv(NOBLOCK, False)
+                payload.append(frame.bytes if len(frame) < _BIG else frame.buffer)
+                while frame.more:
+                    frame = recv(NOBLOCK, False)
+                    payload.append(frame.bytes if len(frame) < _BIG else frame.buffer)
+            msg = _new(Message)
+            msg._p = prefix
+            msg._c = wire
+            msg._payload = payload
+            msg._routing_id = 0
+            return msg
+        # anything else: the frames as received, for the port's checks
+        frames: list[Any] = [prefix if len(prefix) < _BIG else frame.buffer]
+        frame = coord
+        frames.append(wire if len(wire) < _BIG else frame.buffer)
+    else:
+        frames = [frame.bytes if len(frame) < _BIG else frame.buffer]
+    while frame.more:
+        frame = recv(NOBLOCK, False)
+        frames.append(frame.bytes if len(frame) < _BIG else frame.buffer)
+    return frames
+
+
+def chosen() -> ModuleType:
+    """The module ``Port`` uses: this one, unless it is compiled and ``ZIO_PURE_PYTHON`` is
+    set (to anything but "" or "0"); then the same code run as Python, from its source
+    beside the compiled module."""
+    here = sys.modules[__name__]
+    if not COMPILED or os.environ.get(PURE_PYTHON_VARIABLE, "") in ("", "0"):
+        return here
+    return as_python()
+
+
+def as_python() -> ModuleType:
+    """This module run as plain Python, loaded from its source (``zio/_fastpath.py``)."""
+    name = __name__ + "_python"
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        return loaded
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_fastpath.py")
+    spec = importlib.util.spec_from_file_location(name, source)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"zio: no source of the short path at {source}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
