@@ -77,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
 
         progress("throughput: zio Port vs raw pyzmq")
         run.throughput = throughput.run(args.quick)
+        import zio.port
+
+        run.note("zio's per-message short path (zio/_fastpath.py): "
+                 + ("compiled" if zio.port._short.COMPILED else "pure Python (not compiled)"))
     if "codec" in sections:
         from . import codec
 

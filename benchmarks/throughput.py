@@ -25,13 +25,16 @@ Design, applied identically to zio and to raw pyzmq:
 """
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 import zmq
 
 import zio
+import zio.port
+from zio import _fastpath
 
 BATCH = 100
 SIZES = {"100 B": 100, "100 kB": 100_000}
@@ -273,14 +276,37 @@ def measure(pattern: str, size: int, seconds: float, repeats: int) -> dict:
     }
 
 
+@contextlib.contextmanager
+def _python_short_path() -> Iterator[None]:
+    """Ports made meanwhile take zio's short path run as Python (zio/_fastpath.py
+    uncompiled), as an install without a C compiler does."""
+    module = _fastpath.as_python()
+    port = zio.port
+    saved = port._short, port.Port.send, port.Port.recv
+    port._short, port.Port.send, port.Port.recv = module, module.send, module.recv  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        port._short, port.Port.send, port.Port.recv = saved  # type: ignore[assignment]
+
+
 def run(quick: bool, patterns: list[str] | None = None) -> list[dict]:
+    """Every (pattern, size) with zio as installed (``short_path``: "compiled" where
+    zio/_fastpath.py was built, else "python"); where it is compiled, PUSH/PULL 100 B once
+    more with the short path run as Python (what an install without a C compiler gets)."""
     seconds, repeats = (0.08, 6) if quick else (0.15, 12)
+    as_built = "compiled" if zio.port._short.COMPILED else "python"
     results = []
     for pattern in patterns or PATTERNS:
         for label, size in SIZES.items():
             r = measure(pattern, size, seconds, repeats)
-            r.update(pattern=pattern, size=label, size_bytes=size)
+            r.update(pattern=pattern, size=label, size_bytes=size, short_path=as_built)
             results.append(r)
+    if as_built == "compiled" and "PUSH/PULL" in (patterns or PATTERNS):
+        with _python_short_path():
+            r = measure("PUSH/PULL", SIZES["100 B"], seconds, repeats)
+        r.update(pattern="PUSH/PULL", size="100 B", size_bytes=SIZES["100 B"], short_path="python")
+        results.append(r)
     return results
 
 
@@ -293,5 +319,5 @@ if __name__ == "__main__":
         if row["tuned_best"]:
             tuned = (f"  tuned {row['tuned_best']:9.0f} zio/tuned {row['ratio_tuned']:.2f}"
                      f" (paired median {row['ratio_tuned_paired']:.2f})")
-        print(f"{row['pattern']:14} {row['size']:7} zio {row['zio_best']:9.0f}  raw {row['raw_best']:9.0f}  "
+        print(f"{row['pattern']:14} {row['size']:7} {row['short_path']:8} zio {row['zio_best']:9.0f}  raw {row['raw_best']:9.0f}  "
               f"ratio {row['ratio']:.2f} (median {row['ratio_median']:.2f}){tuned}")

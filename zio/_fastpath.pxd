@@ -20,8 +20,7 @@ cdef class FastPath:
 
 cdef int _send_short(FastPath fast, object msg) except -1
 cdef object _recv_short(FastPath fast, bint block)
-cdef bint _take(FastPath fast) except -1
-cdef void _give_back(object port, FastPath fast, bint sending) except *
+cdef void _given_back(object port, FastPath fast) except *
 
 cdef Py_ssize_t _BIG
 cdef Py_ssize_t _COORD

@@ -146,13 +146,23 @@ def send(self: Any, msg: Message, timeout_ms: float | None = None) -> None:
     """
     fast: FastPath = self._fast
     done = DECLINED
-    if type(msg) is Message and fast.send_ready is not None and _take(fast):
+    if type(msg) is Message and fast.send_ready is not None:
+        # the port's lock, taken and given back inline (see PortLock; calls cost here)
+        token = fast.token
         try:
-            done = _send_short(fast, msg)
-        except _ZMQError as err:
-            raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
-        finally:
-            _give_back(self, fast, True)
+            token.pop()
+            held = True
+        except IndexError:
+            held = False  # another thread holds the port
+        if held:
+            try:
+                done = _send_short(fast, msg)
+            except _ZMQError as err:
+                raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
+            finally:
+                token.append(True)
+                if fast.lock.waiters or fast.send_ready is None:
+                    _given_back(self, fast)
     if done != SENT:
         self._send(msg, timeout_ms, done == FULL)
 
@@ -217,37 +227,34 @@ def recv(self: Any, timeout_ms: float | None = None, *, timeout: float | None = 
         timeout_ms = timeout
     fast: FastPath = self._fast
     got: Any = DECLINED
-    if fast.recv_ready is not None and _take(fast):
+    if fast.recv_ready is not None:
+        token = fast.token  # the port's lock, as in send()
         try:
-            got = _recv_short(fast, timeout_ms is None)
-        except _ZMQError as err:
-            raise PortError(f"port {self.name!r} ({self.plan.name}) cannot receive: {err}") from err
-        finally:
-            _give_back(self, fast, False)
+            token.pop()
+            held = True
+        except IndexError:
+            held = False
+        if held:
+            try:
+                got = _recv_short(fast, timeout_ms is None)
+            except _ZMQError as err:
+                raise PortError(f"port {self.name!r} ({self.plan.name}) cannot receive: {err}") from err
+            finally:
+                token.append(True)
+                if fast.lock.waiters or fast.recv_ready is None:
+                    _given_back(self, fast)
         if type(got) is Message:
             return got
     return self._recv_declined(got, timeout_ms)
 
 
-def _take(fast: FastPath) -> bool:
-    """Take the port's lock if it is free (one atomic pop, see PortLock); False: another
-    thread holds it."""
-    try:
-        fast.token.pop()
-        return True
-    except IndexError:
-        return False
-
-
-def _give_back(port: Any, fast: FastPath, sending: bool) -> None:
-    """Give the port's lock back; wake a thread waiting for it; if the short path was
-    turned off meanwhile, let the port apply what came (a discovery thread turns it off
-    before it tries the lock, and found the lock taken)."""
-    fast.token.append(True)
+def _given_back(port: Any, fast: FastPath) -> None:
+    """After send() or recv() gave the lock back: wake a thread waiting for it; if the
+    short path was turned off meanwhile, let the port apply what came (a discovery thread
+    turns it off before it tries the lock, and found the lock taken)."""
     if fast.lock.waiters:
         fast.lock.wake()
-    if (fast.send_ready if sending else fast.recv_ready) is None:
-        port._after_release()
+    port._after_release()
 
 
 def _recv_short(fast: FastPath, block: bool) -> Any:

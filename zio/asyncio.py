@@ -593,6 +593,9 @@ class Port:
                         sync._resolve()
                     if sync._departing:
                         sync._read_handshakes()
+            if sync._departing and sync.plan.actual in _port._DEALING_KEEPERS:
+                # nothing is dealt to a departed peer's connection (see zio.Port._prepare_send)
+                await self._drive(sync._departure_waits(deadline))
             if sync._pending or sync._subscription_wait_until:
                 await self._drive(sync._handshake_waits(deadline))
             try:

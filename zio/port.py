@@ -76,6 +76,10 @@ _PUBLISHERS = frozenset({zmq.PUB, zmq.XPUB})
 #: sent has arrived: a reply sent just before leaving is not lost), at most this long (ms).
 DEPARTURE_GRACE_MS = 250
 _GONE_EVENTS = frozenset({zmq.EVENT_DISCONNECTED, zmq.EVENT_CLOSED, zmq.EVENT_CONNECT_RETRIED})
+#: Sockets that deal each message to one of their connections and keep what peers send:
+#: they send nothing while a departed peer's connection is still there, since a message
+#: dealt to it would be lost with it (without ZMQ_IMMEDIATE, libzmq queues it there)
+_DEALING_KEEPERS = frozenset({zmq.DEALER, zmq.REQ, zmq.PAIR, zmq.CLIENT})
 _HANDSHAKE_EVENTS = (
     zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_CLOSED | zmq.EVENT_DISCONNECTED
     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
@@ -276,6 +280,7 @@ class Port:
         self._monitor: zmq.Socket | None = None  # handshake events of the connects it makes
         self._pending: dict[str, float] = {}  # connected address -> when, handshake not seen yet
         self._departing: dict[str, float] = {}  # address of a departed peer -> disconnect deadline
+        self._dropped: set[str] = set()  # connected addresses whose connection closed (monitor)
         self._subscription_wait_until = 0.0  # a PUB's new subscribers are subscribing until then
         self._warned: set[tuple[str, str]] = set()
         self._departures = 0
@@ -723,11 +728,13 @@ class Port:
             self._departures += len(departed)
             if self._monitor is not None and self._keeps_messages():
                 # disconnecting drops what the peer sent that has not arrived yet (a reply it
-                # sent just before leaving): wait for its connection to close first
+                # sent just before leaving): wait for its connection to close first, unless
+                # it closed already (then all it sent has arrived)
                 grace = time.monotonic() + DEPARTURE_GRACE_MS / 1000.0
                 for address in departed:
                     self._departing.setdefault(address, grace)
                 self._fast.send_ready = None
+                self._read_handshakes()  # closes seen since, and before (_dropped)
             else:
                 self._keep_unread()
                 for address in departed:
@@ -831,6 +838,7 @@ class Port:
         self._connected.discard(address)
         self._pending.pop(address, None)
         self._departing.pop(address, None)
+        self._dropped.discard(address)
         try:
             self.sock.disconnect(address)
         except zmq.ZMQError as err:
@@ -847,6 +855,7 @@ class Port:
     def _unwatch_handshakes(self) -> None:
         self._pending.clear()
         self._departing.clear()
+        self._dropped.clear()
         if self._monitor is not None:
             self._poller.unregister(self._monitor)
             try:
@@ -858,19 +867,22 @@ class Port:
 
     def _read_handshakes(self) -> None:
         """Take the connection events that came: a handshake done or a refusal ends a wait;
-        a departed peer's connection that closed is let go of."""
+        a departed peer's connection that closed is let go of (also one that closed before
+        its peer was known to depart)."""
         monitor = self._monitor
         if monitor is None:
             return
-        gone: list[str] = []
         while True:
             try:
                 event = parse_monitor_message(monitor.recv_multipart(_NOBLOCK))
             except zmq.Again:
                 break
             address = event["endpoint"].decode(errors="replace")
-            if address in self._departing and event["event"] in _GONE_EVENTS and address not in gone:
-                gone.append(address)
+            if event["event"] in _GONE_EVENTS:
+                if address in self._connected:
+                    self._dropped.add(address)
+            elif event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._dropped.discard(address)  # up again (a restart on the same address)
             connected_at = self._pending.pop(address, None)
             if (
                 connected_at is not None
@@ -882,6 +894,7 @@ class Port:
                 took_ms = min(max((now - connected_at) * 1000.0, low), high)
                 self._subscription_wait_until = max(self._subscription_wait_until, now + took_ms / 1000.0)
                 self._fast.send_ready = None
+        gone = [address for address in self._departing if address in self._dropped]
         if gone:
             self._let_go(gone)
         if self._departing:
@@ -928,8 +941,9 @@ class Port:
             raise ConfigurationError(f"Port.send() takes a zio.Message, not {type(msg).__name__}")
         self._lock.acquire()
         try:
+            deadline = _deadline(timeout_ms)
             if self._dirty or self._departing or self._pending or self._subscription_wait_until:
-                self._prepare_send(timeout_ms)
+                self._prepare_send(deadline)
             if self._plain_send is not None and not (
                     self._dirty or self._departing or self._pending or self._subscription_wait_until):
                 self._fast.send_ready = self._plain_send  # nothing to do first: short path again
@@ -945,9 +959,10 @@ class Port:
                     pass
                 except zmq.ZMQError as err:
                     raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
-            deadline = _deadline(timeout_ms)
             while True:
                 self._wait_writable(deadline)
+                if self._dirty or self._departing or self._pending or self._subscription_wait_until:
+                    self._prepare_send(deadline)  # what woke it up
                 try:
                     self._send_frames(frames)
                     return
@@ -964,16 +979,36 @@ class Port:
         if self._dirty:
             self._catch_up()
 
-    def _prepare_send(self, timeout_ms: float | None) -> None:
-        """Apply discovery changes, let go of closed departed connections, and let new
+    def _prepare_send(self, deadline: float | None) -> None:
+        """Apply discovery changes, let go of departed peers' connections, and let new
         connections come up (bounded), so that the message is dealt over the right peers."""
         if self._dirty:
             self._resolve()
-        if self._departing:  # a departed peer's closed connection must not be dealt to
-            self._read_handshakes()
+        if self._departing:
+            if self.plan.actual in _DEALING_KEEPERS:
+                _drive(self._departure_waits(deadline), self._wait_blocking)
+            else:
+                self._read_handshakes()
         if self._pending or self._subscription_wait_until:
             # connections just made by name: let them come up, so that they get their share
-            self._await_handshakes(_deadline(timeout_ms))
+            self._await_handshakes(deadline)
+
+    def _departure_waits(self, deadline: float | None) -> Generator[Wait, Any, None]:
+        """Wait until departed peers' connections are let go of (closed, or their grace
+        is over; see DEPARTURE_GRACE_MS), so that nothing is dealt to a connection about to
+        go; PortTimeout (nothing sent) if ``deadline`` comes first. The logic, yielding the
+        waits it needs (shared with :mod:`zio.asyncio`)."""
+        self._read_handshakes()
+        while self._departing and self._monitor is not None:
+            until = min(self._departing.values())
+            if deadline is not None and deadline < until:
+                if time.monotonic() >= deadline:
+                    raise PortTimeout(
+                        f"port {self.name!r} could not send within the timeout: the connection of "
+                        f"a peer that left is still closing ({sorted(self._departing)})")
+                until = deadline
+            yield Wait("monitor", _poll_ms(until) or 0)
+            self._read_handshakes()
 
     def _send_frames(self, frames: list[Any] | zmq.Frame) -> None:
         """Send one message without blocking (zmq.Again: nothing was sent).
