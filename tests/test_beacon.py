@@ -751,6 +751,9 @@ def test_stop_never_hangs(make_peer):
     a = make_peer("a")
     b = make_peer("b")
     wait_event(a, zio.ENTER, b.uuid)
+    # b too has met a (otherwise a stopping now may leave b nothing to report: a's HELLO
+    # has not reached it, as seen once in CI)
+    wait_event(b, zio.ENTER, a.uuid)
     thread = a.backend.engine._thread
     t0 = time.monotonic()
     a.stop()  # with a peer in its table
