@@ -1,6 +1,7 @@
 """The compiled short path of Port.send/recv (zio/_fastpath.py, built by setup.py): the
 install built it from the current source, ZIO_PURE_PYTHON turns it off, and Port's API
 reads as before. That both forms behave alike is tests/test_hotpath.py's job."""
+import hashlib
 import inspect
 import os
 import subprocess
@@ -26,10 +27,15 @@ def test_the_install_built_the_compiled_short_path():
 
 
 @pytest.mark.skipif(not _fastpath.COMPILED, reason="zio runs as pure Python here: nothing compiled to compare")
-def test_the_compiled_module_is_newer_than_its_source():
-    """An in-place build (editable install) goes stale when zio/_fastpath.py changes."""
-    source = os.path.join(os.path.dirname(_fastpath.__file__), "_fastpath.py")
-    assert os.path.getmtime(_fastpath.__file__) >= os.path.getmtime(source), (
+def test_the_compiled_module_is_built_from_the_current_source():
+    """An in-place build (editable install) goes stale when zio/_fastpath.py changes:
+    setup.py leaves the SHA-256 of the source it compiled beside the module."""
+    here = os.path.dirname(_fastpath.__file__)
+    with open(os.path.join(here, "_fastpath.py"), "rb") as f:
+        source = hashlib.sha256(f.read()).hexdigest()
+    with open(os.path.join(here, "_fastpath.source-sha256")) as f:
+        built_from = f.read().strip()
+    assert built_from == source, (
         "zio/_fastpath.py changed after it was compiled: rebuild with `pip install -e .` "
         "(or `python setup.py build_ext --inplace`)")
 
