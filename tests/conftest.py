@@ -169,6 +169,16 @@ def _idle_priority() -> None:
         os.nice(19)
 
 
+def _normal_priority(pid: int) -> None:
+    """Give an early command still running the normal policy back (under a machine busy
+    with other work, SCHED_IDLE alone starved one past its timeout). Processes it started
+    before keep theirs."""
+    try:
+        os.sched_setscheduler(pid, os.SCHED_OTHER, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass  # it ended already, or nice 19 (which only privilege lowers): let it be
+
+
 def _start_early(commands: dict, tmp_dir: str) -> None:
     for key, (argv, cwd) in commands.items():
         _early[key] = (subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -202,6 +212,7 @@ def _take_early(module, key: str, tmp_dir: str, timeout: float) -> tuple[subproc
         argv, cwd = module.early_commands(tmp_dir)[key]
         return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout), tmp_dir
     proc, early_dir = started
+    _normal_priority(proc.pid)  # a test waits for it now: no longer spare-CPU work
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
