@@ -166,9 +166,12 @@ def test_push_to_three_workers_started_at_different_times(processes):
 
         workers[0].kill()
         deadline = time.monotonic() + 10
-        while len(node.peer.matchnick("worker")) > 2 and time.monotonic() < deadline:
+        # the port, not only the peer table, has let the dead worker go (the table changes
+        # just before the port hears of it: a job sent in between may go to the dead
+        # worker's connection; seen once under two busy loops)
+        while len(push.connected) > 2 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert len(node.peer.matchnick("worker")) == 2
+        assert len(node.peer.matchnick("worker")) == 2 and len(push.connected) == 2
         for i in range(20):
             push.send(zio.Message(form="JOB", label=f"after{i}"), timeout_ms=10000)
         after: set[str] = set()
