@@ -942,10 +942,8 @@ class Port:
         self._lock.acquire()
         try:
             deadline = _deadline(timeout_ms)
-            if self._dirty or self._departing or self._pending or self._subscription_wait_until:
-                self._prepare_send(deadline)
-            if self._plain_send is not None and not (
-                    self._dirty or self._departing or self._pending or self._subscription_wait_until):
+            self._prepare_send(deadline)
+            if self._plain_send is not None and not self._send_has_work():
                 self._fast.send_ready = self._plain_send  # nothing to do first: short path again
             origin = self.origin
             if origin is not None and (type(origin) is not int or msg.origin != origin):
@@ -961,8 +959,7 @@ class Port:
                     raise PortError(f"port {self.name!r} ({self.plan.name}) cannot send: {err}") from err
             while True:
                 self._wait_writable(deadline)
-                if self._dirty or self._departing or self._pending or self._subscription_wait_until:
-                    self._prepare_send(deadline)  # what woke it up
+                self._prepare_send(deadline)  # what woke it up, if anything
                 try:
                     self._send_frames(frames)
                     return
@@ -978,6 +975,10 @@ class Port:
         was announced: apply it (see _release)."""
         if self._dirty:
             self._catch_up()
+
+    def _send_has_work(self) -> bool:
+        """Whether a send must do something first (see _prepare_send)."""
+        return bool(self._dirty or self._departing or self._pending or self._subscription_wait_until)
 
     def _prepare_send(self, deadline: float | None) -> None:
         """Apply discovery changes, let go of departed peers' connections, and let new
