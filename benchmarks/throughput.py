@@ -34,7 +34,7 @@ import zmq
 
 import zio
 import zio.port
-from zio import _fastpath
+from zio import _shortpath
 
 BATCH = 100
 SIZES = {"100 B": 100, "100 kB": 100_000}
@@ -280,7 +280,7 @@ def measure(pattern: str, size: int, seconds: float, repeats: int) -> dict:
 def _python_short_path() -> Iterator[None]:
     """Ports made meanwhile take zio's short path run as Python (zio/_fastpath.py
     uncompiled), as an install without a C compiler does."""
-    module = _fastpath.as_python()
+    module = _shortpath.as_python()
     port = zio.port
     saved = port._short, port.Port.send, port.Port.recv
     port._short, port.Port.send, port.Port.recv = module, module.send, module.recv  # type: ignore[assignment]

@@ -10,7 +10,7 @@ import zmq
 
 import zio
 import zio.port
-from zio import _fastpath
+from zio import _shortpath
 from zio.port import ZERO_COPY_BYTES
 
 SHAPES = {
@@ -26,7 +26,7 @@ SHAPES = {
 @pytest.fixture(autouse=True, params=["as built", "as Python"])
 def short_path(request, monkeypatch):
     """The short path's module the ports of a test use."""
-    module = _fastpath.chosen() if request.param == "as built" else _fastpath.as_python()
+    module = _shortpath.chosen() if request.param == "as built" else _shortpath.as_python()
     monkeypatch.setattr(zio.port, "_short", module)
     monkeypatch.setattr(zio.port.Port, "send", module.send)
     monkeypatch.setattr(zio.port.Port, "recv", module.recv)

@@ -5,18 +5,17 @@ nothing for the port to do first (no discovery change, departed or new connectio
 wait for), a plain ``zio.Message``. Anything else goes to the port's general path
 (``Port._send``, ``Port._recv_declined``). Built by Cython at install where a C compiler
 is at hand (``setup.py``; C types in ``_fastpath.pxd``), the same code runs as plain
-Python otherwise; ``COMPILED`` tells which.
+Python otherwise; ``COMPILED`` tells which, and ``zio._shortpath`` picks the form.
 """
+# ruff: noqa: F821 -- ZSocket and ZFrame are bound by globals().update() below (cimported by
+# the .pxd where compiled), which ruff cannot follow; mypy still checks every name here
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
 import threading
-from types import ModuleType
 from typing import Any
 
 import zmq
+import zmq.backend
 
 from .errors import PortError
 from .message import _COORD_SIZE, _PREFIX_CACHE, Message
@@ -33,20 +32,27 @@ EMPTY = 1
 #: parts this long or longer leave without a copy (where the socket allows) and arrive as
 #: memoryviews of the ZeroMQ message
 ZERO_COPY_BYTES: int = zmq.COPY_THRESHOLD
-NOBLOCK: int = int(zmq.NOBLOCK)  # plain ints: or-ing zmq.Flag members runs enum code
-NOBLOCK_SNDMORE: int = int(zmq.NOBLOCK) | int(zmq.SNDMORE)
-# the same two sizes as C integers where compiled (see the .pxd)
+# plain ints (or-ing zmq.Flag members runs enum code), C integers where compiled (the .pxd)
+_NOBLOCK: int = int(zmq.NOBLOCK)
+_NOBLOCK_SNDMORE: int = int(zmq.NOBLOCK) | int(zmq.SNDMORE)
 _BIG: int = ZERO_COPY_BYTES
 _COORD: int = _COORD_SIZE
 _new = object.__new__
 _Again = zmq.Again
 _ZMQError = zmq.ZMQError
 
+# pyzmq's socket and frame classes (the base classes, compiled in pyzmq). Where Cython
+# builds this module, the .pxd cimports them as C types: ``ZSocket.send(sock, ...)`` and
+# ``ZSocket.recv(sock, ...)`` then call pyzmq's compiled send and recv directly (no Python
+# call, no argument parsing) and ``frame.more`` is read from the frame itself. As Python,
+# these are the same calls through the classes (``zmq.Socket.send``, a Python wrapper, is
+# skipped in both forms).
+ZSocket: type[zmq.backend.Socket]
+ZFrame: type[zmq.backend.Frame]
+globals().update(ZSocket=zmq.backend.Socket, ZFrame=zmq.backend.Frame)
+
 #: whether this module runs compiled (built by Cython: its file is not the .py)
 COMPILED: bool = not __file__.endswith((".py", ".pyc"))
-#: the environment variable that keeps zio pure Python: at install (no extension is
-#: built) and at run time (the compiled module, if any, is not used)
-PURE_PYTHON_VARIABLE = "ZIO_PURE_PYTHON"
 
 
 class PortLock:
@@ -108,8 +114,8 @@ class PortLock:
 
 class FastPath:
     """What the short path of one port reads, set by the port: ``send_ready`` and
-    ``recv_ready`` are the socket's bound send and recv while the port has nothing to do
-    before a send or a receive, else None (whatever gives it something to do sets them
+    ``recv_ready`` are the port's socket (exactly a ``zmq.Socket``) while the port has
+    nothing to do before a send or a receive, else None (whatever gives it something to do sets them
     to None first, a discovery thread too, before it tries the lock); ``origin`` the
     port's origin; ``recv_wait`` the flags of a receive without a timeout;
     ``zero_copy`` whether large parts may leave without a copy."""
@@ -170,8 +176,8 @@ def send(self: Any, msg: Message, timeout_ms: float | None = None) -> None:
 def _send_short(fast: FastPath, msg: Message) -> int:
     """The short path of send(), holding the lock: SENT; DECLINED (nothing sent); FULL
     (nothing sent, the socket takes nothing now)."""
-    send = fast.send_ready
-    if send is None:
+    sock = fast.send_ready
+    if sock is None:
         return DECLINED
     origin = fast.origin
     if origin is not None and (type(origin) is not int or msg.origin != origin):
@@ -188,26 +194,26 @@ def _send_short(fast: FastPath, msg: Message) -> int:
         if count == 1:
             part = payload[0]
             if type(part) is bytes and len(part) < _BIG:
-                send(prefix, NOBLOCK_SNDMORE)  # zmq.Again here: nothing was sent
-                send(coord, NOBLOCK_SNDMORE)  # ZeroMQ takes the rest of a message
-                send(part, NOBLOCK)
+                ZSocket.send(sock, prefix, _NOBLOCK_SNDMORE)  # zmq.Again here: nothing was sent
+                ZSocket.send(sock, coord, _NOBLOCK_SNDMORE)  # ZeroMQ takes the rest of a message
+                ZSocket.send(sock, part, _NOBLOCK)
                 return SENT
         for part in payload:
             if type(part) is not bytes:
                 return DECLINED  # other buffers: the port's checks
         if count == 0:
-            send(prefix, NOBLOCK_SNDMORE)
-            send(coord, NOBLOCK)
+            ZSocket.send(sock, prefix, _NOBLOCK_SNDMORE)
+            ZSocket.send(sock, coord, _NOBLOCK)
             return SENT
-        send(prefix, NOBLOCK_SNDMORE)
-        send(coord, NOBLOCK_SNDMORE)
+        ZSocket.send(sock, prefix, _NOBLOCK_SNDMORE)
+        ZSocket.send(sock, coord, _NOBLOCK_SNDMORE)
         last = count - 1
         zero_copy = fast.zero_copy
         for i in range(count):
             part = payload[i]
             # bytes are immutable: no copy of large parts where the socket allows
-            send(part, NOBLOCK_SNDMORE if i < last else NOBLOCK,
-                 not zero_copy or len(part) < _BIG)
+            ZSocket.send(sock, part, _NOBLOCK_SNDMORE if i < last else _NOBLOCK,  # type: ignore[call-overload]
+                         not zero_copy or len(part) < _BIG)  # (pyzmq's stubs want a literal copy)
         return SENT
     except _Again:
         return FULL
@@ -262,29 +268,29 @@ def _recv_short(fast: FastPath, block: bool) -> Any:
     a ``Message``; the frames read, for the port to check, when they are not a plain zio
     message (a new prefix, a malformed message); DECLINED (nothing read); EMPTY (nothing
     there)."""
-    recv = fast.recv_ready
-    if recv is None:
+    sock = fast.recv_ready
+    if sock is None:
         return DECLINED
     try:
         # without a timeout, a port without a peer waits in ZeroMQ (see recv_wait: a failed
         # read and a poll cost more than the read itself)
-        frame = recv(fast.recv_wait if block else NOBLOCK, False)
+        frame = ZSocket.recv(sock, fast.recv_wait if block else _NOBLOCK, False)
     except _Again:
         return EMPTY
     # the other frames of a message arrive with its first: NOBLOCK from here on
     if frame.more:
         prefix = frame.bytes
-        coord = recv(NOBLOCK, False)
+        coord = ZSocket.recv(sock, _NOBLOCK, False)
         wire = coord.bytes
         if len(wire) == _COORD and (prefix == fast.prefix_seen or fast.known(prefix)):
             # valid headers (a prefix seen valid before, 24 coord bytes): the message is
             # made here as Message._fromwire makes it
             payload: list[Any] = []
             if coord.more:
-                frame = recv(NOBLOCK, False)
+                frame = ZSocket.recv(sock, _NOBLOCK, False)
                 payload.append(frame.bytes if len(frame) < _BIG else frame.buffer)
                 while frame.more:
-                    frame = recv(NOBLOCK, False)
+                    frame = ZSocket.recv(sock, _NOBLOCK, False)
                     payload.append(frame.bytes if len(frame) < _BIG else frame.buffer)
             msg = _new(Message)
             msg._p = prefix
@@ -299,32 +305,7 @@ def _recv_short(fast: FastPath, block: bool) -> Any:
     else:
         frames = [frame.bytes if len(frame) < _BIG else frame.buffer]
     while frame.more:
-        frame = recv(NOBLOCK, False)
+        frame = ZSocket.recv(sock, _NOBLOCK, False)
         frames.append(frame.bytes if len(frame) < _BIG else frame.buffer)
     return frames
 
-
-def chosen() -> ModuleType:
-    """The module ``Port`` uses: this one, unless it is compiled and ``ZIO_PURE_PYTHON`` is
-    set (to anything but "" or "0"); then the same code run as Python, from its source
-    beside the compiled module."""
-    here = sys.modules[__name__]
-    if not COMPILED or os.environ.get(PURE_PYTHON_VARIABLE, "") in ("", "0"):
-        return here
-    return as_python()
-
-
-def as_python() -> ModuleType:
-    """This module run as plain Python, loaded from its source (``zio/_fastpath.py``)."""
-    name = __name__ + "_python"
-    loaded = sys.modules.get(name)
-    if loaded is not None:
-        return loaded
-    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_fastpath.py")
-    spec = importlib.util.spec_from_file_location(name, source)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"zio: no source of the short path at {source}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module

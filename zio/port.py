@@ -19,8 +19,7 @@ from . import config, limits
 from . import security as security_mod
 from .errors import ConfigurationError, MalformedError, PortError, PortTimeout
 from .codec import _decode_parts
-from . import _fastpath
-from ._fastpath import ZERO_COPY_BYTES
+from . import _shortpath
 from .message import Message, MessageLevel
 from .sockets import Framing, can_talk, group_topic, plan_socket, routing_id_to_bytes, routing_id_to_int
 
@@ -30,9 +29,10 @@ if TYPE_CHECKING:
 
 # the short path of send() and recv() (compiled where it was built; ZIO_PURE_PYTHON=1: not)
 if TYPE_CHECKING:
-    _short = _fastpath
+    from . import _fastpath as _short
 else:
-    _short = _fastpath.chosen()
+    _short = _shortpath.chosen()
+ZERO_COPY_BYTES = _short.ZERO_COPY_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -316,14 +316,12 @@ class Port:
     @sock.setter
     def sock(self, sock: zmq.Socket) -> None:
         self._sock = sock
-        # the socket calls of the short path (one frame a part), bound once: binding a
-        # compiled method costs about as much as a small send. The compiled send of pyzmq's
-        # base class serves sockets of exactly zmq.Socket (a subclass, e.g. an asyncio
-        # socket, keeps its own send and the general path).
+        # the socket of the short path (one frame a part), which calls the compiled send and
+        # recv of pyzmq's base class: sockets of exactly zmq.Socket only (a subclass, e.g.
+        # an asyncio socket, keeps its own send and recv, and the general path)
         multipart = self.plan.framing is Framing.MULTIPART
-        self._plain_recv: Callable[..., Any] | None = sock.recv if multipart else None
-        self._plain_send: Callable[..., Any] | None = (
-            _base_send.__get__(sock) if multipart and type(sock) is _PLAIN_SOCKET else None
+        self._short_sock: zmq.Socket | None = (
+            sock if multipart and type(sock) is _PLAIN_SOCKET else None
         )
         # the short path stays off until send() and recv() find nothing to do first; whatever
         # gives them something to do turns it off again (a discovery thread too, before it
@@ -943,8 +941,8 @@ class Port:
         try:
             deadline = _deadline(timeout_ms)
             self._prepare_send(deadline)
-            if self._plain_send is not None and not self._send_has_work():
-                self._fast.send_ready = self._plain_send  # nothing to do first: short path again
+            if self._short_sock is not None and not self._send_has_work():
+                self._fast.send_ready = self._short_sock  # nothing to do first: short path again
             origin = self.origin
             if origin is not None and (type(origin) is not int or msg.origin != origin):
                 msg.origin = origin  # validates; unchanged coords keep their cached wire bytes
@@ -1141,8 +1139,8 @@ class Port:
                     return _fromwire(got, 0)
                 except MalformedError as err:
                     raise self._malformed(got, str(err)) from err
-            if self._plain_recv is not None and not self._dirty and not self._backlog:
-                self._fast.recv_ready = self._plain_recv  # nothing to do first: short path again
+            if self._short_sock is not None and not self._dirty and not self._backlog:
+                self._fast.recv_ready = self._short_sock  # nothing to do first: short path again
             return self._recv(timeout_ms, tried=got == _short.EMPTY)
         except MalformedError:
             if self.plan.actual == zmq.REP:
