@@ -1,10 +1,11 @@
-"""Builds zio's one optional C extension, zio._fastpath, with Cython.
+"""Builds zio's optional C extensions with Cython, each from a .py that runs as plain
+Python where it is not built.
 
-The extension is the per-message short path of Port.send() and Port.recv(), compiled from
-the same zio/_fastpath.py that runs as plain Python where it is not built. It calls
+zio._fastpath is the per-message short path of Port.send() and Port.recv(). It calls
 pyzmq's compiled send and recv directly, through the Cython declarations pyzmq ships, so
 it is built against the pyzmq of the build (a build requirement) and used only with that
-same version (zio/_shortpath.py checks). Without Cython or a C compiler, or with
+same version (zio/_shortpath.py checks). zio._msgslots is a Message's storage, C fields
+that the short path reads and writes directly. Without Cython or a C compiler, or with
 ZIO_PURE_PYTHON=1 in the environment, zio installs as pure Python and works the same,
 slower per message (benchmarks/README.md gives both figures).
 """
@@ -17,9 +18,9 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 
-#: the file beside the compiled module that says what it was built from (the source's
-#: SHA-256, pyzmq's version); zio/_shortpath.py and tests/test_fastpath.py read it
-BUILD_RECORD = "_fastpath.build.json"
+#: the file beside each compiled module that says what it was built from (the source's
+#: SHA-256, pyzmq's version); zio/_shortpath.py and tests/test_fastpath.py read them
+BUILD_RECORD = "{module}.build.json"
 #: where the build writes the libzmq declarations pyzmq's headers include (see _zmq_header)
 HEADER_DIR = os.path.join("build", "zio-zmq-include")
 
@@ -55,7 +56,8 @@ class OptionalBuildExt(build_ext):
         source = os.path.join(*ext.name.split(".")) + ".py"
         with open(source, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()
-        with open(os.path.join(os.path.dirname(built), BUILD_RECORD), "w") as f:
+        record = BUILD_RECORD.format(module=ext.name.split(".")[-1])
+        with open(os.path.join(os.path.dirname(built), record), "w") as f:
             json.dump({"source_sha256": digest, "pyzmq": zmq.__version__}, f)
             f.write("\n")
 
@@ -95,9 +97,11 @@ def extensions() -> list:
     except ImportError as err:
         print(f"zio: {err.name} is not available; zio installs as pure Python", file=sys.stderr)
         return []
-    extension = Extension("zio._fastpath", ["zio/_fastpath.py"],
-                          include_dirs=[_zmq_header(zmq), *zmq.get_includes()])
-    return cythonize([extension], compiler_directives={"language_level": "3"}, quiet=True)
+    extensions = [
+        Extension("zio._msgslots", ["zio/_msgslots.py"]),
+        Extension("zio._fastpath", ["zio/_fastpath.py"], include_dirs=[_zmq_header(zmq), *zmq.get_includes()]),
+    ]
+    return cythonize(extensions, compiler_directives={"language_level": "3"}, quiet=True)
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

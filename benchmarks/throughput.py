@@ -25,10 +25,13 @@ Design, applied identically to zio and to raw pyzmq:
 """
 from __future__ import annotations
 
-import contextlib
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
-from typing import Callable, Iterator
+from typing import Callable
 
 import zmq
 
@@ -276,24 +279,25 @@ def measure(pattern: str, size: int, seconds: float, repeats: int) -> dict:
     }
 
 
-@contextlib.contextmanager
-def _python_short_path() -> Iterator[None]:
-    """Ports made meanwhile take zio's short path run as Python (zio/_fastpath.py
-    uncompiled), as an install without a C compiler does."""
-    module = _shortpath.as_python()
-    port = zio.port
-    saved = port._short, port.Port.send, port.Port.recv
-    port._short, port.Port.send, port.Port.recv = module, module.send, module.recv  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        port._short, port.Port.send, port.Port.recv = saved  # type: ignore[assignment]
+def _as_pure_python(pattern: str, size: int, seconds: float, repeats: int) -> dict:
+    """``measure`` in a new process with ZIO_PURE_PYTHON=1: zio's short path and its
+    message storage run as Python, as an install without a C compiler has them (both
+    are chosen when zio is imported, so this takes a process of its own)."""
+    env = dict(os.environ, **{_shortpath.PURE_PYTHON_VARIABLE: "1"})
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = ("import json, sys; from benchmarks import throughput as t; "
+            "print(json.dumps(t.measure(*json.loads(sys.argv[1]))))")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps([pattern, size, seconds, repeats])],
+                         env=env, cwd=root, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"the pure-Python throughput run failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def run(quick: bool, patterns: list[str] | None = None) -> list[dict]:
     """Every (pattern, size) with zio as installed (``short_path``: "compiled" where
     zio/_fastpath.py was built, else "python"); where it is compiled, PUSH/PULL 100 B once
-    more with the short path run as Python (what an install without a C compiler gets)."""
+    more as pure Python (what an install without a C compiler gets)."""
     seconds, repeats = (0.08, 6) if quick else (0.15, 12)
     as_built = "compiled" if zio.port._short.COMPILED else "python"
     results = []
@@ -303,16 +307,13 @@ def run(quick: bool, patterns: list[str] | None = None) -> list[dict]:
             r.update(pattern=pattern, size=label, size_bytes=size, short_path=as_built)
             results.append(r)
     if as_built == "compiled" and "PUSH/PULL" in (patterns or PATTERNS):
-        with _python_short_path():
-            r = measure("PUSH/PULL", SIZES["100 B"], seconds, repeats)
+        r = _as_pure_python("PUSH/PULL", SIZES["100 B"], seconds, repeats)
         r.update(pattern="PUSH/PULL", size="100 B", size_bytes=SIZES["100 B"], short_path="python")
         results.append(r)
     return results
 
 
 if __name__ == "__main__":
-    import sys
-
     # python -m benchmarks.throughput [--quick] [PATTERN...], e.g. PUSH/PULL
     for row in run("--quick" in sys.argv, [a for a in sys.argv[1:] if a in PATTERNS] or None):
         tuned = ""

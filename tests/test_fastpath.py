@@ -12,6 +12,7 @@ import pytest
 import zmq
 
 import zio
+import zio._msgslots
 from zio import _shortpath
 
 PURE = _shortpath.pure_python_asked()
@@ -27,19 +28,21 @@ def test_the_install_built_the_compiled_short_path():
         "Cython and pyzmq (build requirements) and a C compiler are available (see setup.py)")
     assert zio.port._short.COMPILED
     assert zio.port._short.__name__ == "zio._fastpath"
+    assert not zio._msgslots.__file__.endswith(".py"), "zio/_msgslots.py was not compiled"
 
 
 @pytest.mark.skipif(not COMPILED, reason="zio runs as pure Python here: nothing compiled to compare")
-def test_the_compiled_module_is_built_from_the_current_source_and_pyzmq():
-    """An in-place build (editable install) goes stale when zio/_fastpath.py changes, or
-    pyzmq is upgraded: setup.py records both beside the module."""
+@pytest.mark.parametrize("module", ["_fastpath", "_msgslots"])
+def test_the_compiled_modules_are_built_from_the_current_source_and_pyzmq(module):
+    """An in-place build (editable install) goes stale when its source changes, or pyzmq
+    is upgraded: setup.py records both beside each module."""
     here = os.path.dirname(zio.__file__)
-    with open(os.path.join(here, "_fastpath.py"), "rb") as f:
+    with open(os.path.join(here, module + ".py"), "rb") as f:
         source = hashlib.sha256(f.read()).hexdigest()
-    record = _shortpath.build_record()
-    assert record is not None, f"no {_shortpath.BUILD_RECORD} beside the compiled module"
+    record = _shortpath.build_record(module)
+    assert record is not None, f"no {_shortpath.BUILD_RECORD.format(module=module)} beside zio.{module}"
     assert record["source_sha256"] == source, (
-        "zio/_fastpath.py changed after it was compiled: rebuild with `pip install -e .` "
+        f"zio/{module}.py changed after it was compiled: rebuild with `pip install -e .` "
         "(or `python setup.py build_ext --inplace`)")
     assert record["pyzmq"] == zmq.__version__
 
@@ -60,13 +63,13 @@ def test_a_module_built_against_another_pyzmq_is_run_as_python(monkeypatch, capl
     """Its C calls into pyzmq assume the layout of the pyzmq it was built against: with
     another one installed, zio says so in the log and runs the same code as Python."""
     record = dict(_shortpath.build_record() or {}, pyzmq="0.0.1")
-    monkeypatch.setattr(_shortpath, "build_record", lambda: record)
+    monkeypatch.setattr(_shortpath, "build_record", lambda module="_fastpath": record)
     monkeypatch.delenv(_shortpath.PURE_PYTHON_VARIABLE, raising=False)
     with caplog.at_level("WARNING", logger="zio._shortpath"):
         module = _shortpath.chosen()
     assert module.__name__ == "zio._fastpath_python" and not module.COMPILED
     assert "built against pyzmq 0.0.1" in caplog.text and zmq.__version__ in caplog.text
-    monkeypatch.setattr(_shortpath, "build_record", lambda: None)  # no record at all: the same
+    monkeypatch.setattr(_shortpath, "build_record", lambda module="_fastpath": None)  # no record: the same
     assert _shortpath.chosen() is module
 
 

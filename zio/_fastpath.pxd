@@ -3,6 +3,7 @@
 # "for direct-cython access" in pyzmq's .pxd), and a frame's ``more`` is read from its struct.
 cimport cython
 from zmq.backend.cython._zmq cimport Socket as ZSocket, Frame as ZFrame
+from zio._msgslots cimport MessageSlots
 
 
 cdef class PortLock:
@@ -26,8 +27,8 @@ cdef class FastPath:
 
 
 @cython.locals(sock=ZSocket, count=Py_ssize_t, last=Py_ssize_t, i=Py_ssize_t)
-cdef int _send_short(FastPath fast, object msg) except -1
-@cython.locals(sock=ZSocket, frame=ZFrame, coord=ZFrame)
+cdef int _send_short(FastPath fast, MessageSlots msg) except -1
+@cython.locals(sock=ZSocket, frame=ZFrame, coord=ZFrame, msg=MessageSlots)
 cdef object _recv_short(FastPath fast, bint block)
 cdef void _given_back(object port, FastPath fast) except *
 
@@ -35,3 +36,4 @@ cdef Py_ssize_t _BIG
 cdef Py_ssize_t _COORD
 cdef int _NOBLOCK
 cdef int _NOBLOCK_SNDMORE
+cdef type _Message

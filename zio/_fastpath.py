@@ -7,8 +7,8 @@ wait for), a plain ``zio.Message``. Anything else goes to the port's general pat
 is at hand (``setup.py``; C types in ``_fastpath.pxd``), the same code runs as plain
 Python otherwise; ``COMPILED`` tells which, and ``zio._shortpath`` picks the form.
 """
-# ruff: noqa: F821 -- ZSocket and ZFrame are bound by globals().update() below (cimported by
-# the .pxd where compiled), which ruff cannot follow; mypy still checks every name here
+# ruff: noqa: F821 -- ZSocket and ZFrame are bound by globals().update() below (cimported
+# by the .pxd where compiled), which ruff cannot follow; mypy checks every name here
 from __future__ import annotations
 
 import threading
@@ -37,7 +37,9 @@ _NOBLOCK: int = int(zmq.NOBLOCK)
 _NOBLOCK_SNDMORE: int = int(zmq.NOBLOCK) | int(zmq.SNDMORE)
 _BIG: int = ZERO_COPY_BYTES
 _COORD: int = _COORD_SIZE
-_new = object.__new__
+# Message, where compiled a C type variable: new messages come from its tp_new directly; the
+# .pxd types them as MessageSlots, Message's storage (C fields where zio._msgslots is compiled)
+_Message: type[Message] = Message
 _Again = zmq.Again
 _ZMQError = zmq.ZMQError
 
@@ -292,7 +294,7 @@ def _recv_short(fast: FastPath, block: bool) -> Any:
                 while frame.more:
                     frame = ZSocket.recv(sock, _NOBLOCK, False)
                     payload.append(frame.bytes if len(frame) < _BIG else frame.buffer)
-            msg = _new(Message)
+            msg = _Message.__new__(_Message)  # compiled: Message's tp_new, called directly
             msg._p = prefix
             msg._c = wire
             msg._payload = payload
