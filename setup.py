@@ -41,7 +41,7 @@ class OptionalBuildExt(build_ext):
         try:
             super().build_extension(ext)
         except Exception as err:
-            self._skip(err)
+            self._skip(err, ext.name)
 
     def _record(self, ext) -> None:
         """Beside the built module (in the source tree for an in-place build): the SHA-256
@@ -62,9 +62,8 @@ class OptionalBuildExt(build_ext):
             f.write("\n")
 
     @staticmethod
-    def _skip(err: Exception) -> None:
-        print(f"zio: the compiled short path was not built ({err}); zio runs as pure Python",
-              file=sys.stderr)
+    def _skip(err: Exception, name: str = "zio's extensions") -> None:
+        print(f"zio: {name} was not compiled ({err}); it runs as pure Python", file=sys.stderr)
 
 
 def _zmq_header(zmq) -> str:
