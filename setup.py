@@ -1,13 +1,13 @@
-"""Builds zio's optional C extensions with Cython, each from a .py that runs as plain
-Python where it is not built.
+"""Builds zio's one optional C extension, zio._fastpath, with Cython.
 
-zio._fastpath is the per-message short path of Port.send() and Port.recv(). It calls
+The extension is the per-message short path of Port.send() and Port.recv(), compiled from
+the same zio/_fastpath.py that runs as plain Python where it is not built. It calls
 pyzmq's compiled send and recv directly, through the Cython declarations pyzmq ships, so
 it is built against the pyzmq of the build (a build requirement) and used only with that
-same version (zio/_shortpath.py checks). zio._msgslots is a Message's storage, C fields
-that the short path reads and writes directly. Without Cython or a C compiler, or with
-ZIO_PURE_PYTHON=1 in the environment, zio installs as pure Python and works the same,
-slower per message (benchmarks/README.md gives both figures).
+same version (zio/_shortpath.py checks); it reads and writes a Message's slots as C
+fields (zio/_fastpath.pxd declares their layout, checked at import). Without Cython or a
+C compiler, or with ZIO_PURE_PYTHON=1 in the environment, zio installs as pure Python and
+works the same, slower per message (benchmarks/README.md gives both figures).
 """
 import hashlib
 import json
@@ -96,11 +96,9 @@ def extensions() -> list:
     except ImportError as err:
         print(f"zio: {err.name} is not available; zio installs as pure Python", file=sys.stderr)
         return []
-    extensions = [
-        Extension("zio._msgslots", ["zio/_msgslots.py"]),
-        Extension("zio._fastpath", ["zio/_fastpath.py"], include_dirs=[_zmq_header(zmq), *zmq.get_includes()]),
-    ]
-    return cythonize(extensions, compiler_directives={"language_level": "3"}, quiet=True)
+    extension = Extension("zio._fastpath", ["zio/_fastpath.py"],
+                          include_dirs=[_zmq_header(zmq), *zmq.get_includes()])
+    return cythonize([extension], compiler_directives={"language_level": "3"}, quiet=True)
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})

@@ -12,7 +12,6 @@ import pytest
 import zmq
 
 import zio
-import zio._msgslots
 from zio import _shortpath
 
 PURE = _shortpath.pure_python_asked()
@@ -28,11 +27,10 @@ def test_the_install_built_the_compiled_short_path():
         "Cython and pyzmq (build requirements) and a C compiler are available (see setup.py)")
     assert zio.port._short.COMPILED
     assert zio.port._short.__name__ == "zio._fastpath"
-    assert not zio._msgslots.__file__.endswith(".py"), "zio/_msgslots.py was not compiled"
 
 
 @pytest.mark.skipif(not COMPILED, reason="zio runs as pure Python here: nothing compiled to compare")
-@pytest.mark.parametrize("module", ["_fastpath", "_msgslots"])
+@pytest.mark.parametrize("module", ["_fastpath"])
 def test_the_compiled_modules_are_built_from_the_current_source_and_pyzmq(module):
     """An in-place build (editable install) goes stale when its source changes, or pyzmq
     is upgraded: setup.py records both beside each module."""

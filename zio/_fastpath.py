@@ -7,8 +7,8 @@ wait for), a plain ``zio.Message``. Anything else goes to the port's general pat
 is at hand (``setup.py``; C types in ``_fastpath.pxd``), the same code runs as plain
 Python otherwise; ``COMPILED`` tells which, and ``zio._shortpath`` picks the form.
 """
-# ruff: noqa: F821 -- ZSocket and ZFrame are bound by globals().update() below (cimported
-# by the .pxd where compiled), which ruff cannot follow; mypy checks every name here
+# ruff: noqa: F821 -- ZSocket, ZFrame, Message and two helpers are bound by globals().update()
+# below (declared by the .pxd where compiled), which ruff cannot follow; mypy checks each name
 from __future__ import annotations
 
 import threading
@@ -18,7 +18,8 @@ import zmq
 import zmq.backend
 
 from .errors import PortError
-from .message import _COORD_SIZE, _PREFIX_CACHE, Message
+from . import message as _message
+from .message import _COORD_SIZE, _PREFIX_CACHE
 
 
 #: what the short path of send() did: declined (nothing sent), sent, or found the socket full
@@ -37,9 +38,6 @@ _NOBLOCK: int = int(zmq.NOBLOCK)
 _NOBLOCK_SNDMORE: int = int(zmq.NOBLOCK) | int(zmq.SNDMORE)
 _BIG: int = ZERO_COPY_BYTES
 _COORD: int = _COORD_SIZE
-# Message, where compiled a C type variable: new messages come from its tp_new directly; the
-# .pxd types them as MessageSlots, Message's storage (C fields where zio._msgslots is compiled)
-_Message: type[Message] = Message
 _Again = zmq.Again
 _ZMQError = zmq.ZMQError
 
@@ -51,10 +49,42 @@ _ZMQError = zmq.ZMQError
 # skipped in both forms).
 ZSocket: type[zmq.backend.Socket]
 ZFrame: type[zmq.backend.Frame]
-globals().update(ZSocket=zmq.backend.Socket, ZFrame=zmq.backend.Frame)
+# zio.Message, and two helpers. Compiled, the .pxd declares Message's C layout: its slots
+# are read and written as C fields, a new one is made by _new_message (its slots None), and
+# _message_complete tells whether every slot holds a value (one made without __init__ may
+# not). As Python, these are Message, object.__new__ and a check with nothing to do.
+Message: type[_message.Message]
+_new_message: Any
+_message_complete: Any
+
+
+def _every_slot_set(msg: Any) -> bool:
+    return True
+
+
+globals().update(ZSocket=zmq.backend.Socket, ZFrame=zmq.backend.Frame, Message=_message.Message,
+                 _new_message=object.__new__, _message_complete=_every_slot_set)
 
 #: whether this module runs compiled (built by Cython: its file is not the .py)
 COMPILED: bool = not __file__.endswith((".py", ".pyc"))
+
+
+def _layout_is_as_declared() -> bool:
+    """Whether Message's slots, written as Python attributes, read back as the .pxd's C
+    fields (always, as Python)."""
+    msg = _new_message(Message)
+    p, c, payload, routing_id = object(), object(), object(), object()
+    # through each slot's descriptor: at the offsets CPython gave them
+    setattr(msg, "_p", p)
+    setattr(msg, "_c", c)
+    setattr(msg, "_payload", payload)
+    setattr(msg, "_routing_id", routing_id)
+    # compiled: at the offsets the .pxd declares
+    return msg._p is p and msg._c is c and msg._payload is payload and msg._routing_id is routing_id
+
+
+if not _layout_is_as_declared():
+    raise ImportError("zio: zio.Message's slots are not where zio/_fastpath.pxd declares them")
 
 
 class PortLock:
@@ -143,7 +173,7 @@ class FastPath:
         return False
 
 
-def send(self: Any, msg: Message, timeout_ms: float | None = None) -> None:
+def send(self: Any, msg: _message.Message, timeout_ms: float | None = None) -> None:
     """Send ``msg``, framed as the socket type needs; stamps the port's origin if it has one.
 
     Blocks while the socket cannot take it (e.g. a PUSH with no peer yet), applying
@@ -154,7 +184,7 @@ def send(self: Any, msg: Message, timeout_ms: float | None = None) -> None:
     """
     fast: FastPath = self._fast
     done = DECLINED
-    if type(msg) is Message and fast.send_ready is not None:
+    if type(msg) is Message and fast.send_ready is not None and _message_complete(msg):
         # the port's lock, taken and given back inline (see PortLock; calls cost here)
         token = fast.token
         try:
@@ -175,7 +205,7 @@ def send(self: Any, msg: Message, timeout_ms: float | None = None) -> None:
         self._send(msg, timeout_ms, done == FULL)
 
 
-def _send_short(fast: FastPath, msg: Message) -> int:
+def _send_short(fast: FastPath, msg: _message.Message) -> int:
     """The short path of send(), holding the lock: SENT; DECLINED (nothing sent); FULL
     (nothing sent, the socket takes nothing now)."""
     sock = fast.send_ready
@@ -221,7 +251,7 @@ def _send_short(fast: FastPath, msg: Message) -> int:
         return FULL
 
 
-def recv(self: Any, timeout_ms: float | None = None, *, timeout: float | None = None) -> Message | None:
+def recv(self: Any, timeout_ms: float | None = None, *, timeout: float | None = None) -> _message.Message | None:
     """Receive one message, waiting up to ``timeout_ms`` (None: forever); None on timeout.
 
     ``timeout`` is the same in milliseconds, under ZIO's name for it. Raises
@@ -294,7 +324,7 @@ def _recv_short(fast: FastPath, block: bool) -> Any:
                 while frame.more:
                     frame = ZSocket.recv(sock, _NOBLOCK, False)
                     payload.append(frame.bytes if len(frame) < _BIG else frame.buffer)
-            msg = _Message.__new__(_Message)  # compiled: Message's tp_new, called directly
+            msg = _new_message(Message)
             msg._p = prefix
             msg._c = wire
             msg._payload = payload

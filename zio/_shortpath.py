@@ -1,12 +1,11 @@
-"""Which form of zio's compiled modules is used: the per-message short path
-(``zio/_fastpath.py``, for ``Port``) and a message's storage (``zio/_msgslots.py``, the
-base class of ``Message``).
+"""Which form of the per-message short path (``zio/_fastpath.py``) ``Port`` uses.
 
-Each is used compiled where it was built; the short path only if it was built against
-the pyzmq installed now (it calls pyzmq's compiled send and recv through their C
-declarations, so another pyzmq could lay them out differently). Otherwise the same file
-runs as Python. The environment variable ``ZIO_PURE_PYTHON`` (anything but "" or "0")
-asks for Python for both, as an install without a C compiler has.
+The compiled module where it was built and built against the pyzmq installed now (it
+calls pyzmq's compiled send and recv through their C declarations, so another pyzmq
+could lay them out differently), and where it loads (it checks at import that
+``zio.Message``'s slots are where it declares them); otherwise the same file run as
+Python. The environment variable ``ZIO_PURE_PYTHON`` (anything but "" or "0") asks for
+Python, as an install without a C compiler has.
 """
 from __future__ import annotations
 
@@ -30,7 +29,6 @@ BUILD_RECORD = "{module}.build.json"
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _NAME = __package__ + "._fastpath"
-_SLOTS = "_msgslots"
 
 
 def pure_python_asked() -> bool:
@@ -72,17 +70,9 @@ def chosen() -> ModuleType:
         return as_python()
     try:
         return importlib.import_module(_NAME)
-    except (ImportError, ValueError, TypeError) as err:  # a C type it uses differs, or is not compiled
+    except (ImportError, ValueError, TypeError) as err:  # a C type it uses differs
         log.warning("zio: the compiled short path cannot be loaded (%s): zio runs it as Python", err)
         return as_python()
-
-
-def message_slots() -> type:
-    """The base class of ``zio.Message``: compiled where it was built and Python is not
-    asked for."""
-    if pure_python_asked():
-        return as_python(_SLOTS).MessageSlots
-    return importlib.import_module(f"{__package__}.{_SLOTS}").MessageSlots
 
 
 def as_python(module: str = "_fastpath") -> ModuleType:

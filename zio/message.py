@@ -23,20 +23,12 @@ import json
 import operator
 import struct
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import Any, Union
 
 import zmq
 
 from .codec import BytesLike, _buffer, _decode_bytes, _to_bytes, decode_parts, encode_parts
 from .errors import ConfigurationError, MalformedError
-from ._shortpath import message_slots
-
-# a message's storage (zio/_msgslots.py, compiled where it was built; see zio._shortpath)
-if TYPE_CHECKING:
-    from ._msgslots import MessageSlots
-else:
-    MessageSlots = message_slots()
-_new_message = MessageSlots.__new__  # (object.__new__ refuses where it is compiled)
 
 __all__ = [
     "MessageLevel",
@@ -547,7 +539,7 @@ def _is_single_part(value: Any) -> bool:
     return True
 
 
-class Message(MessageSlots):
+class Message:
     """A ZIO message: a :class:`PrefixHeader`, a :class:`CoordHeader` and payload parts.
 
     Constructor arguments are applied from the most general to the most specific so that the
@@ -556,10 +548,9 @@ class Message(MessageSlots):
     ``granule``, ``seqno``. ``None`` means "not given".
     """
 
-    # its slots (_p, _c, _payload, _routing_id) are MessageSlots'. _p and _c hold the headers,
-    # or their validated wire bytes until a header is asked for: a received message is made
-    # without parsing its headers into objects (see _prefix)
-    __slots__ = ()
+    # _p and _c hold the headers, or their validated wire bytes until a header is asked for:
+    # a received message is made without parsing its headers into objects (see _prefix)
+    __slots__ = ("_p", "_c", "_payload", "_routing_id")
 
     def __init__(
         self,
@@ -842,7 +833,7 @@ class Message(MessageSlots):
             raise MalformedError(
                 f"a ZIO message needs at least 2 parts (prefix, coord), got {len(parts)}"
             )
-        msg = _new_message(cls)
+        msg = _new(cls)
         prefix, coord = parts[0], parts[1]
         msg._p = prefix if type(prefix) is bytes and prefix in _PREFIX_CACHE else _checked_prefix(prefix)
         msg._c = coord if type(coord) is bytes and len(coord) == _COORD_SIZE else _checked_coord(coord)
