@@ -136,7 +136,9 @@ class _RawTuned:
     without copying; ``recv(copy=False)`` per frame, following ``Frame.more``, small
     frames turned into bytes, large ones kept as memoryviews of the zmq message (reading
     ``RCVMORE`` with ``get`` after a copying ``recv`` costs more). The same tricks as
-    zio's short paths, without zio's work (its lock, checks and ``zio.Message``).
+    zio's short path, without zio's work (its lock, checks and ``zio.Message``). zio's
+    compiled short path makes the same pyzmq calls from C (no Python call, no argument
+    parsing), which Python code cannot: that is how zio gets past this ceiling.
     """
 
     def __init__(self, pattern: str, pool: list[zio.Message]):
