@@ -178,9 +178,10 @@ class Run:
                 # issue 13: PUSH/PULL against the tuned pyzmq ceiling of the same run
                 need = 0.90 if r["size_bytes"] < 1000 else 1.0
                 anchor = f"tuned pyzmq {rate(r['tuned_best'])} (raw pyzmq {rate(r['raw_best'])}: {r['ratio']:.2f})"
-                ratio = f"{r['ratio_tuned']:.2f} (paired {r['ratio_tuned_paired']:.2f})"
+                # judged on the median of the per-repeat ratios (see throughput.py's doc)
+                ratio = f"paired {r['ratio_tuned_paired']:.2f} (best/best {r['ratio_tuned']:.2f})"
                 if not (as_python and self._compiled_throughput()):  # that row is for information
-                    target, ok = f"≥ {need:.2f} of tuned", r["ratio_tuned"] >= need
+                    target, ok = f"≥ {need:.2f} of tuned (paired)", r["ratio_tuned_paired"] >= need
             rows.append(Row(what, rate(r["zio_best"]), anchor, ratio, target, verdict(ok)))
         for r in self.security_throughput:
             rows.append(Row(f"CURVE Port send+recv {r['pattern']}, {r['size']}", rate(r["zio_best"]),
