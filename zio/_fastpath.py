@@ -147,9 +147,9 @@ class PortLock:
 class FastPath:
     """What the short path of one port reads, set by the port: ``send_ready`` and
     ``recv_ready`` are the port's socket (exactly a ``zmq.Socket``) while the port has
-    nothing to do before a send or a receive, else None (whatever gives it something to do sets them
-    to None first, a discovery thread too, before it tries the lock); ``origin`` the
-    port's origin; ``recv_wait`` the flags of a receive without a timeout;
+    nothing to do before a send or a receive, else None (whatever gives it something to
+    do sets them to None first, a discovery thread too, before it tries the lock);
+    ``origin`` the port's origin; ``recv_wait`` the flags of a receive without a timeout;
     ``zero_copy`` whether large parts may leave without a copy."""
 
     def __init__(self, lock: PortLock):
