@@ -1,11 +1,14 @@
 """zio.Peer over the test-only "memory" backend: the table, events, waits and life cycle."""
 from __future__ import annotations
 
+import gc
 import threading
 import time
 import uuid
+import weakref
 
 import pytest
+import zmq
 
 import zio
 
@@ -56,6 +59,25 @@ def test_listeners_and_event_iterator():
         assert [e.kind for e in got] == [zio.ENTER, zio.EXIT]
         a.remove_listener(got.append)
         a.remove_listener(got.append)  # unknown listeners are ignored
+
+
+def test_a_port_dropped_while_online_is_collected_and_stops_listening():
+    """A Peer holds an online port's listener weakly: a port nobody holds any more is
+    collected (its sockets with it) instead of living as long as the Peer, and the next
+    event takes its listener off."""
+    with zio.Peer("a", discovery="memory") as a:
+        before = len(a._table.listeners)
+        port = zio.Port("in", zmq.PULL)
+        port.bind()
+        port.online(a)
+        assert len(a._table.listeners) == before + 1
+        gone = weakref.ref(port)
+        del port
+        gc.collect()
+        assert gone() is None
+        with zio.Peer("b", discovery="memory"):
+            assert a.waitfor("b", 1000)
+        assert len(a._table.listeners) == before
 
 
 def test_a_failing_listener_does_not_break_the_table(caplog):

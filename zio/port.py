@@ -108,6 +108,27 @@ _PLAIN_SOCKET = zmq.Socket
 _base_send = zmq.backend.Socket.send
 
 
+class _WeakListener:
+    """A port's listener on its Peer, holding the port weakly: a port dropped while online
+    is collected (its sockets closed with it) instead of living as long as the Peer. Once
+    the port is gone, the next event takes this stand-in off the Peer."""
+
+    __slots__ = ("_method", "_peer")
+
+    def __init__(self, method: Callable[[Any], None], peer: Any) -> None:
+        self._method = weakref.WeakMethod(method)
+        self._peer = weakref.ref(peer)
+
+    def __call__(self, event: Any) -> None:
+        method = self._method()
+        if method is not None:
+            method(event)
+            return
+        peer = self._peer()
+        if peer is not None:
+            peer.remove_listener(self)  # listeners run over a copy of the list: safe here
+
+
 def header_key(port_name: str, key: str) -> str:
     """The peer-header key under which port ``port_name`` advertises ``key``."""
     return f"zio.port.{port_name}.{key}"
@@ -275,6 +296,7 @@ class Port:
         self._resolved: set[str] = set()  # those of them that came from names
         self._backlog: collections.deque[list[Any]] = collections.deque()  # read, not yet returned
         self._peer: Peer | None = None
+        self._peer_listener: _WeakListener | None = None  # on _peer while online
         self._online = False
         self._dirty = False
         self._monitor: zmq.Socket | None = None  # handshake events of the connects it makes
@@ -546,7 +568,8 @@ class Port:
         self._fast.recv_wait = _NOBLOCK if peer is not None or self.security is not None else 0
         self._online = True
         if peer is not None:
-            peer.add_listener(self._on_peer_event)
+            self._peer_listener = _WeakListener(self._on_peer_event, peer)
+            peer.add_listener(self._peer_listener)
         return deadline
 
     def _wait_blocking(self, wait: Wait) -> Any:
@@ -606,7 +629,9 @@ class Port:
     def _forget(self, reopen: bool) -> None:
         """Drop every bind, connect and wish; with ``reopen``, start over on a new socket."""
         if self._peer is not None:
-            self._peer.remove_listener(self._on_peer_event)
+            if self._peer_listener is not None:
+                self._peer.remove_listener(self._peer_listener)
+                self._peer_listener = None
             self._peer = None
             self._fast.recv_wait = _NOBLOCK if self.security is not None else 0
         self._unwatch_handshakes()
