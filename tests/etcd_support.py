@@ -9,6 +9,7 @@ data dir and ports. ``python -m benchmarks`` starts its etcd with this module to
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import socket
@@ -26,10 +27,39 @@ def etcd_binary() -> str | None:
     return shutil.which("etcd")
 
 
+#: the ports free_port() has handed out in this process (each once)
+_GIVEN: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range of source ports for outgoing connections (this namespace's)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, below the kernel's ephemeral range. A port that bind(0)
+    hands out is an ephemeral one, which another socket's connect() can take as its source
+    port (one etcd member's connection to a member not started yet, say) before the server
+    meant to listen there binds it: etcd then exits with "address already in use"."""
+    low, _ = _ephemeral_range()
+    first = 10000 if low > 11000 else 1024
+    for _ in range(500):
+        port = random.randrange(first, low)
+        if port in _GIVEN:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
+        return port
+    raise RuntimeError(f"no free port between {first} and {low} on {host}")
 
 
 class Member:
