@@ -18,9 +18,9 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 
-#: the file beside each compiled module that says what it was built from (the source's
-#: SHA-256, pyzmq's version); zio/_shortpath.py and tests/test_fastpath.py read them
-BUILD_RECORD = "{module}.build.json"
+#: the file beside the compiled module that says what it was built from (the source's
+#: SHA-256, pyzmq's version); zio/_shortpath.py and tests/test_fastpath.py read it
+BUILD_RECORD = "_fastpath.build.json"
 #: where the build writes the libzmq declarations pyzmq's headers include (see _zmq_header)
 HEADER_DIR = os.path.join("build", "zio-zmq-include")
 
@@ -56,8 +56,7 @@ class OptionalBuildExt(build_ext):
         source = os.path.join(*ext.name.split(".")) + ".py"
         with open(source, "rb") as f:
             digest = hashlib.sha256(f.read()).hexdigest()
-        record = BUILD_RECORD.format(module=ext.name.split(".")[-1])
-        with open(os.path.join(os.path.dirname(built), record), "w") as f:
+        with open(os.path.join(os.path.dirname(built), BUILD_RECORD), "w") as f:
             json.dump({"source_sha256": digest, "pyzmq": zmq.__version__}, f)
             f.write("\n")
 

@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 #: the environment variable that keeps zio pure Python: at install (no extension is
 #: built) and at run time (the compiled module, if any, is not used)
 PURE_PYTHON_VARIABLE = "ZIO_PURE_PYTHON"
-#: what setup.py leaves beside a compiled module: its source's SHA-256 and pyzmq's version
-BUILD_RECORD = "{module}.build.json"
+#: what setup.py leaves beside the compiled module: its source's SHA-256 and pyzmq's version
+BUILD_RECORD = "_fastpath.build.json"
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _NAME = __package__ + "._fastpath"
@@ -35,19 +35,19 @@ def pure_python_asked() -> bool:
     return os.environ.get(PURE_PYTHON_VARIABLE, "") not in ("", "0")
 
 
-def build_record(module: str = "_fastpath") -> dict | None:
-    """What the compiled ``zio.<module>`` was built from (None where no build left a record)."""
+def build_record() -> dict | None:
+    """What the compiled module was built from (None where no build left a record)."""
     try:
-        with open(os.path.join(_HERE, BUILD_RECORD.format(module=module))) as f:
+        with open(os.path.join(_HERE, BUILD_RECORD)) as f:
             record = json.load(f)
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
 
 
-def compiled_file(module: str = "_fastpath") -> str | None:
-    """The compiled ``zio.<module>``'s file, if there is one beside the source."""
-    spec = importlib.util.find_spec(f"{__package__}.{module}")
+def compiled_file() -> str | None:
+    """The compiled module's file, if there is one beside the source."""
+    spec = importlib.util.find_spec(_NAME)
     origin = spec.origin if spec is not None else None
     if origin and origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
         return origin
@@ -75,20 +75,19 @@ def chosen() -> ModuleType:
         return as_python()
 
 
-def as_python(module: str = "_fastpath") -> ModuleType:
-    """``zio/<module>.py`` run as plain Python, loaded from its source (as
-    ``zio.<module>_python`` where a compiled module takes the name ``zio.<module>``)."""
-    full_name = f"{__package__}.{module}"
-    name = full_name + "_python"
+def as_python() -> ModuleType:
+    """``zio/_fastpath.py`` run as plain Python, loaded from its source (as
+    ``zio._fastpath_python`` where a compiled module takes the name ``zio._fastpath``)."""
+    name = _NAME + "_python"
     loaded = sys.modules.get(name)
     if loaded is not None:
         return loaded
-    if compiled_file(module) is None:
-        return importlib.import_module(full_name)
-    source = os.path.join(_HERE, module + ".py")
+    if compiled_file() is None:
+        return importlib.import_module(_NAME)
+    source = os.path.join(_HERE, "_fastpath.py")
     spec = importlib.util.spec_from_file_location(name, source)
     if spec is None or spec.loader is None:
-        raise ImportError(f"zio: no source of zio.{module} at {source}")
+        raise ImportError(f"zio: no source of the short path at {source}")
     python_form = importlib.util.module_from_spec(spec)
     sys.modules[name] = python_form
     spec.loader.exec_module(python_form)

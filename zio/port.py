@@ -271,8 +271,8 @@ class Port:
         self.hostname = hostname
         self.plan = plan_socket(socket_type)
         self._lock = _short.PortLock()
-        #: send() and recv()'s short path (compiled where it was built), which takes the lock
-        #: as they do and holds the socket's bound send and recv while nothing else waits
+        #: what send() and recv()'s short path reads (compiled where it was built): the port's
+        #: socket while nothing is to be done first, the origin, the lock's token
         self._fast = _short.FastPath(self._lock)
         self.origin = None
         self.headers: dict[str, str] = {}
